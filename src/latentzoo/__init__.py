@@ -1,0 +1,10 @@
+"""latentzoo: the ladder of latent-variable models behind one scikit-learn API.
+
+PCA -> probabilistic PCA -> autoencoder -> denoising AE -> contractive AE -> VAE -> beta-VAE.
+"""
+from .base import MODELS, make_model, register_model
+from .persistence import load
+
+__version__ = "0.1.0"
+
+__all__ = ["MODELS", "make_model", "register_model", "load"]

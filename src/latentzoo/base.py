@@ -1,0 +1,150 @@
+"""The estimator contract every latentzoo model follows, and the model registry.
+
+Every model is a scikit-learn transformer: the constructor stores hyperparameters only,
+``fit`` validates them (``_parameter_constraints``) and returns ``self``, learned state
+ends in ``_``. :class:`LatentModel` adds what the ladder shares: input validation,
+``reconstruction_error``, ``score`` as the mean of ``score_samples`` where a model
+defines a log-likelihood, and safe persistence (:mod:`latentzoo.persistence`).
+
+Models join the CLI, the comparison report and the common contract test by
+registration (:func:`register_model`), never by an if/elif chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_finite_or_nan, validate_params
+
+__all__ = ["LatentModel", "ModelSpec", "MODELS", "register_model", "make_model"]
+
+
+class LatentModel(TransformerMixin, BaseEstimator):
+    """Mixin of the ladder: encode with ``transform``, decode with ``inverse_transform``.
+
+    Subclasses implement ``fit``, ``transform``, ``inverse_transform`` and, where the
+    model defines a density, ``score_samples`` (log-likelihood in nats per sample).
+    """
+
+    #: the attribute that proves the estimator is fitted
+    _fitted_attr: str = "n_features_in_"
+
+    # ------------------------------------------------------------------ validation
+    def _validate_params(self) -> None:
+        validate_params(self)
+
+    def _validate_input(self, X, *, reset: bool, allow_nan: bool = False, dtype=np.float64,
+                        min_samples: int = 1):
+        """Validate ``X`` as a 2-D numeric array (and record ``n_features_in_`` on reset).
+
+        NaN is rejected unless ``allow_nan``; inf always is. The error names the problem.
+        """
+        X = validate_data(
+            self, X, reset=reset, dtype=dtype, ensure_all_finite=False,
+            ensure_min_samples=min_samples,
+        )
+        check_finite_or_nan(X, allow_nan=allow_nan)
+        return X
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, self._fitted_attr)
+
+    # ------------------------------------------------------------------ shared API
+    def reconstruction_error(self, X, *, per_sample: bool = False):
+        """Squared reconstruction error ``||x - decode(encode(x))||^2``, summed over features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        per_sample : bool, default=False
+            If True return the error of each row, else their mean.
+
+        Returns
+        -------
+        float or ndarray of shape (n_samples,)
+        """
+        self._check_fitted()
+        X = self._validate_input(X, reset=False)
+        R = np.asarray(self.inverse_transform(self.transform(X)), dtype=np.float64)
+        err = ((X - R) ** 2).sum(axis=1)
+        return err if per_sample else float(err.mean())
+
+    def score(self, X, y=None) -> float:
+        """Higher is better: mean log-likelihood (nats per sample) where the model has one.
+
+        Models with a density define ``score_samples``; the others (PCA, the plain
+        autoencoders) score by the negative mean squared reconstruction error, so that
+        ``GridSearchCV`` can select their hyperparameters.
+        """
+        if hasattr(self, "score_samples"):
+            return float(np.mean(self.score_samples(X)))
+        return -self.reconstruction_error(X)
+
+    def save(self, path) -> None:
+        """Save to one ``.safetensors`` file (weights) with JSON metadata; no pickle.
+
+        The file is written atomically (temporary file, then rename). See
+        :func:`latentzoo.load`.
+        """
+        from .persistence import save
+
+        save(self, path)
+
+    # subclasses override: arrays (numpy or torch) and JSON-able metadata of the fit
+    def _get_fitted_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        raise NotImplementedError(f"{type(self).__name__} does not support save() yet")
+
+    def _set_fitted_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not support load() yet")
+
+    @classmethod
+    def _contract_params(cls) -> dict[str, Any]:
+        """Parameters that make a fast instance for the common contract test."""
+        return {}
+
+
+# ---------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named rung of the ladder: an estimator class and its preset parameters."""
+
+    name: str
+    cls: type
+    params: dict = field(default_factory=dict)
+    description: str = ""
+
+    def make(self, **overrides) -> LatentModel:
+        return self.cls(**{**self.params, **overrides})
+
+
+#: name -> ModelSpec, in ladder order (insertion order)
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, cls: type | None = None, *, description: str = "", **params):
+    """Register a model under ``name`` (with preset parameters).
+
+    Use as a class decorator (``@register_model("pca")``) or as a call that adds a
+    preset of an existing class (``register_model("dae", Autoencoder, noise="gaussian:0.2")``).
+    """
+
+    def deco(c: type) -> type:
+        if name in MODELS and MODELS[name].cls is not c:
+            raise ValueError(f"model name {name!r} is already registered to {MODELS[name].cls.__name__}")
+        MODELS[name] = ModelSpec(name, c, dict(params), description)
+        return c
+
+    return deco(cls) if cls is not None else deco
+
+
+def make_model(name: str, **overrides) -> LatentModel:
+    """Instantiate the registered model ``name``; unknown names get a clear error."""
+    try:
+        spec = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
+    return spec.make(**overrides)

@@ -1,0 +1,141 @@
+"""Safe persistence: one ``.safetensors`` file holding weights and JSON metadata.
+
+``save(est, path)`` stores every fitted array as a safetensors tensor and the
+estimator's class, parameters (``get_params``) and fitted metadata as JSON in the
+safetensors header. Nothing is pickled, so loading never executes code from the file.
+The file is written to a temporary name in the same folder and renamed into place, so
+a crash never leaves a half-written file that :func:`load` would accept.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["save", "load", "atomic_write"]
+
+_FORMAT = "latentzoo"
+_FORMAT_VERSION = 1
+
+
+class atomic_write:
+    """Context manager yielding a temporary path that replaces ``path`` on success only."""
+
+    def __init__(self, path, suffix: str = ".tmp"):
+        self.path = Path(path)
+        self.suffix = suffix
+
+    def __enter__(self) -> Path:
+        parent = self.path.parent
+        if not parent.exists():
+            raise FileNotFoundError(f"cannot write {self.path}: folder {parent} does not exist")
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.suffix, dir=parent)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            with open(self.tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    raise TypeError(f"cannot save a parameter of type {type(v).__name__}: {v!r}")
+
+
+def save(estimator, path) -> None:
+    """Save a fitted estimator to ``path`` (a ``.safetensors`` file), atomically."""
+    import torch
+    from safetensors.torch import save_file
+
+    from .base import MODELS
+
+    estimator._check_fitted()
+    tensors, meta = estimator._get_fitted_state()
+    out = {}
+    for k, v in tensors.items():
+        t = v.detach().cpu() if isinstance(v, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(v))
+        if not torch.isfinite(t).all() if t.is_floating_point() else False:
+            raise ValueError(f"refusing to save {type(estimator).__name__}: fitted array {k!r} contains NaN or inf")
+        out[k] = t.contiguous()
+    cls = type(estimator)
+    names = [s.name for s in MODELS.values() if s.cls is cls]
+    try:
+        params = _jsonable(estimator.get_params(deep=False))
+    except TypeError as e:
+        raise TypeError(f"cannot save {cls.__name__}: {e}") from None
+    header = {
+        "format": _FORMAT,
+        "format_version": str(_FORMAT_VERSION),
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "model": names[0] if names else "",
+        "params": json.dumps(params),
+        "fitted": json.dumps(_jsonable(meta)),
+    }
+    with atomic_write(path) as tmp:
+        save_file(out, str(tmp), metadata=header)
+
+
+def _registered_classes() -> dict[str, type]:
+    from . import base  # noqa: F401  (registry populated by the package import)
+    import latentzoo  # noqa: F401
+
+    return {f"{s.cls.__module__}.{s.cls.__qualname__}": s.cls for s in base.MODELS.values()}
+
+
+def load(path):
+    """Load an estimator written by :meth:`LatentModel.save`.
+
+    Only classes in latentzoo's model registry can be created; the file's JSON names
+    the class and its parameters, its tensors the fitted arrays. A missing, truncated,
+    corrupted or foreign file raises ``FileNotFoundError``/``ValueError`` naming it.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a latentzoo model file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise ValueError(f"{path} is not a readable latentzoo model file (truncated or corrupted?): {e}") from None
+    if header.get("format") != _FORMAT:
+        raise ValueError(f"{path} is a safetensors file but not a latentzoo model (no latentzoo header)")
+    if int(header.get("format_version", "0")) > _FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer latentzoo (format {header['format_version']})")
+    classes = _registered_classes()
+    cls = classes.get(header.get("class", ""))
+    if cls is None:
+        raise ValueError(f"{path} names an unknown model class {header.get('class')!r}")
+    try:
+        params = json.loads(header["params"])
+        meta = json.loads(header["fitted"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path} has a corrupted latentzoo header: {e}") from None
+    est = cls(**params)
+    est._set_fitted_state(tensors, meta)
+    return est

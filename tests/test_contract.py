@@ -1,0 +1,116 @@
+"""The common contract, written once: every registered model joins it by registration.
+
+A model registered with :func:`latentzoo.base.register_model` is checked here for
+scikit-learn's estimator contract (constructor stores parameters, clone, get/set_params,
+Pipeline, GridSearchCV, scikit-learn's own ``check_estimator`` checks) and for a
+save/load round trip that gives identical outputs.
+"""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import latentzoo
+from latentzoo.base import MODELS
+
+# one class may be registered under several preset names: check each class once
+_CLASSES = {}
+for _spec in MODELS.values():
+    _CLASSES.setdefault(_spec.cls, _spec)
+SPECS = list(_CLASSES.values())
+IDS = [s.cls.__name__ for s in SPECS]
+
+
+def _fast(spec, **kw):
+    return spec.cls(**{**spec.params, **spec.cls._contract_params(), **kw})
+
+
+def _data(n=60, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, 2))
+    A = rng.normal(size=(2, d))
+    X = Z @ A + 0.1 * rng.normal(size=(n, d))
+    # squash to [0, 1] so Bernoulli likelihoods accept it too
+    return (1 / (1 + np.exp(-X))).astype(np.float64)
+
+
+def test_registry_is_not_empty():
+    assert {"pca", "ppca"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_constructor_only_stores_params(spec):
+    est = _fast(spec)
+    params = est.get_params(deep=False)
+    for name, value in params.items():
+        assert getattr(est, name) is value
+    assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("_")], "fitted state before fit"
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_clone_and_set_params(spec):
+    est = _fast(spec, n_components=3)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    assert c.set_params(n_components=1) is c
+    assert c.n_components == 1 and est.n_components == 3
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_fit_returns_self_and_shapes(spec):
+    X = _data()
+    est = _fast(spec, n_components=2)
+    assert est.fit(X) is est
+    Z = est.transform(X)
+    assert Z.shape == (X.shape[0], 2)
+    R = est.inverse_transform(Z)
+    assert R.shape == X.shape
+    assert np.isfinite(est.score(X))
+    with pytest.raises(ValueError, match="features"):
+        est.transform(X[:, :-1])
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_unfitted_use_is_a_clear_error(spec):
+    from sklearn.exceptions import NotFittedError
+
+    est = _fast(spec)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        est.transform(_data())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_pipeline_and_grid_search(spec):
+    X = _data()
+    pipe = Pipeline([("scale", MinMaxScaler()), ("model", _fast(spec))])
+    Z = pipe.fit_transform(X)
+    assert Z.shape[0] == X.shape[0]
+    gs = GridSearchCV(_fast(spec), {"n_components": [1, 2]}, cv=2)
+    gs.fit(X)
+    assert gs.best_params_["n_components"] in (1, 2)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_save_load_round_trip(spec, tmp_path):
+    X = _data()
+    est = _fast(spec, n_components=2).fit(X)
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+    back = latentzoo.load(path)
+    assert type(back) is type(est)
+    assert back.get_params() == est.get_params()
+    np.testing.assert_array_equal(back.transform(X), est.transform(X))
+    np.testing.assert_array_equal(back.inverse_transform(est.transform(X)), est.inverse_transform(est.transform(X)))
+    assert not [p for p in tmp_path.iterdir() if p.name != "model.safetensors"], "temporary file left behind"
+
+
+def _expected_failures(est):
+    return getattr(est, "_expected_failed_checks", lambda: {})()
+
+
+@parametrize_with_checks([_fast(s) for s in SPECS], expected_failed_checks=_expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
