@@ -1,0 +1,192 @@
+"""What every neural estimator shares: engine parameters, ``fit``, devices, persistence.
+
+Subclasses (:class:`~latentzoo.neural.autoencoder.Autoencoder`,
+:class:`~latentzoo.neural.vae.VAE`) write their own ``__init__`` (scikit-learn needs the
+explicit signature), add their constraints to ``_parameter_constraints`` and implement
+``_build_module(n_features)``, which returns a ``torch.nn.Module`` whose
+``forward(x, epoch)`` gives an :class:`~latentzoo.neural.engine.LossOutput`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .._validation import Callable_, Instance, Interval, Options
+from ..base import LatentModel
+from .engine import EngineConfig, TensorBatches, resolve_device, train
+
+__all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS"]
+
+
+def _is_device(v) -> bool:
+    if v == "auto" or isinstance(v, torch.device):
+        return True
+    torch.device(v)
+    return True
+
+
+ENGINE_CONSTRAINTS = {
+    "lr": [Interval("real", 0, None, closed="neither")],
+    "batch_size": [Interval("int", 1, None)],
+    "max_epochs": [Interval("int", 1, None)],
+    "validation_fraction": [Interval("real", 0, 1, closed="left")],
+    "patience": [Interval("int", 1, None), None],
+    "device": [Callable_(_is_device, "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device")],
+    "precision": [Options(("32", "bf16", "fp16"))],
+    "compile": [Options((True, False))],
+    "checkpoint_dir": [Instance((str,), "a folder path (str)"), None],
+    "checkpoint_every": [Interval("int", 1, None)],
+    "random_state": [Interval("int", 0, 2**32 - 1), Instance((np.random.RandomState,)), None],
+    "verbose": [Interval("int", 0, None), Options((True, False))],
+}
+
+ENGINE_PARAMS = tuple(ENGINE_CONSTRAINTS)
+
+
+class NeuralEstimator(LatentModel):
+    """Base of the PyTorch models: one training engine, safe persistence, any device."""
+
+    _fitted_attr = "module_"
+    #: parameters that may change between a checkpoint and its resumption
+    _resume_free_params = ("max_epochs", "verbose", "checkpoint_dir", "checkpoint_every", "device")
+
+    # -------------------------------------------------------------- to be implemented
+    def _build_module(self, n_features: int) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _check_data(self, X: np.ndarray) -> None:
+        """Model-specific checks of validated training data (e.g. Bernoulli needs [0, 1])."""
+
+    # -------------------------------------------------------------- fit
+    def _seed(self) -> int:
+        rs = self.random_state
+        if isinstance(rs, numbers.Integral):
+            return int(rs)
+        gen = rs if isinstance(rs, np.random.RandomState) else np.random.mtrand._rand
+        return int(gen.randint(0, 2**31 - 1))
+
+    def _fingerprint(self, X: np.ndarray, seed: int) -> str:
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in self._resume_free_params}
+        probe = np.ascontiguousarray(X[:: max(1, len(X) // 64)], dtype=np.float32)
+        blob = json.dumps([type(self).__name__, repr(sorted(params.items())), X.shape, seed])
+        return hashlib.sha256(blob.encode() + probe.tobytes()).hexdigest()
+
+    def _split(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        perm = np.random.RandomState(seed).permutation(n)
+        n_val = int(np.floor(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            return perm, None
+        return perm[n_val:], perm[:n_val]
+
+    def fit(self, X, y=None, *, resume: bool = False):
+        """Train on ``X`` (n_samples, n_features); ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        resume : bool, default=False
+            Continue from the last checkpoint in ``checkpoint_dir`` after a crash or
+            kill; the fit then ends where an uninterrupted one would (same seed, CPU).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X = self._validate_input(X, reset=True, dtype=np.float32)
+        self._check_data(X)
+        if resume and not self.checkpoint_dir:
+            raise ValueError("fit(resume=True) needs checkpoint_dir to be set")
+        if resume and not isinstance(self.random_state, numbers.Integral):
+            raise ValueError("fit(resume=True) needs an integer random_state, so the resumed fit replays the same run")
+        seed = self._seed()
+        device = resolve_device(self.device)
+        cfg = EngineConfig(
+            lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+            patience=self.patience, precision=self.precision, compile=bool(self.compile),
+            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
+            verbose=int(self.verbose), desc=type(self).__name__,
+            fingerprint=self._fingerprint(X, seed),
+        )
+        forked = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked):  # seed torch without touching the caller's RNG
+            torch.manual_seed(seed)
+            module = self._build_module(X.shape[1]).to(device)
+            tr, va = self._split(len(X), seed)
+            Xt = torch.from_numpy(X).to(device)
+            train_data = TensorBatches(Xt[torch.from_numpy(tr).to(device)], self.batch_size)
+            val_data = TensorBatches(Xt[torch.from_numpy(va).to(device)], self.batch_size) if va is not None else None
+            history = train(module, train_data, val_data, cfg, seed=seed, device=device, resume=resume)
+        # assigned only after a successful fit: a diverged fit never leaves NaN weights here
+        self.module_ = module
+        self.history_ = history
+        return self
+
+    # -------------------------------------------------------------- evaluation helpers
+    @property
+    def device_(self) -> torch.device:
+        return next(self.module_.parameters()).device
+
+    def _batched(self, fn: Callable[[torch.Tensor], Any], X: np.ndarray, batch_size: int = 4096):
+        """Apply ``fn`` to float32 row batches of ``X`` on the model's device, no grad.
+
+        Memory stays bounded by the chunk size (the data are never all on the device).
+        Returns the numpy concatenation of the outputs (tuples concatenated per entry).
+        """
+        dev = self.device_
+        outs = []
+        self.module_.eval()
+        with torch.no_grad():
+            for i in range(0, len(X), batch_size):
+                xb = torch.as_tensor(np.ascontiguousarray(X[i : i + batch_size], dtype=np.float32), device=dev)
+                outs.append(fn(xb))
+        if outs and isinstance(outs[0], tuple):
+            return tuple(np.concatenate([o[k].cpu().numpy() for o in outs]) for k in range(len(outs[0])))
+        return np.concatenate([o.cpu().numpy() for o in outs]) if outs else np.empty((0,))
+
+    def _input(self, X, **kw) -> np.ndarray:
+        self._check_fitted()
+        return self._validate_input(X, reset=False, dtype=np.float32, **kw)
+
+    def to(self, device):
+        """Move the fitted network to ``device`` (e.g. fitted on GPU, used on CPU)."""
+        self._check_fitted()
+        self.module_.to(resolve_device(device))
+        return self
+
+    # -------------------------------------------------------------- persistence
+    _extra_fitted_meta: tuple[str, ...] = ()
+
+    def _get_fitted_state(self):
+        tensors = {f"module.{k}": v for k, v in self.module_.state_dict().items()}
+        meta = {"n_features_in_": int(self.n_features_in_), "history_": self.history_}
+        meta.update({k: getattr(self, k) for k in self._extra_fitted_meta})
+        return tensors, meta
+
+    def _set_fitted_state(self, tensors, meta):
+        self.n_features_in_ = int(meta["n_features_in_"])
+        for k in self._extra_fitted_meta:
+            setattr(self, k, meta[k])
+        module = self._build_module(self.n_features_in_)
+        state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"the saved weights do not match {type(self).__name__}'s network: {e}") from None
+        self.module_ = module.to(resolve_device(self.device)).eval()
+        self.history_ = meta["history_"]
+        return self
+
+    def _expected_failed_checks(self) -> dict:
+        return {}
+
+    @classmethod
+    def _contract_params(cls) -> dict:
+        return {"hidden": (8,), "max_epochs": 3, "batch_size": 16, "verbose": 0, "random_state": 0,
+                "patience": None}

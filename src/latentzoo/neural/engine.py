@@ -1,0 +1,308 @@
+"""The one training loop of latentzoo: every neural model (AE, DAE, CAE, VAE) trains here.
+
+A model is a ``torch.nn.Module`` whose ``forward(x, epoch)`` returns a :class:`LossOutput`
+(the scalar to minimise and named per-sample terms for logging). The loop, read top to
+bottom: shuffle, slice batches, step Adam, estimate the validation loss, stop early and
+restore the best weights, checkpoint every few epochs so a killed fit can resume and end
+where an uninterrupted one would.
+
+In-memory data are tensors on the device sliced by a shuffled index (no DataLoader
+overhead); arrays that do not fit (memory-mapped ``.npy``) stream through a DataLoader.
+Under ``torchrun`` (``torch.distributed`` initialised) the module is wrapped in
+``DistributedDataParallel``, each rank trains on its shard of every epoch's permutation,
+validation losses are all-reduced so early stopping agrees, and only rank 0 logs and
+writes checkpoints.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .checkpoint import load_checkpoint, save_checkpoint
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LossOutput", "TrainingDiverged", "EngineConfig", "train", "resolve_device",
+           "TensorBatches", "ArrayBatches"]
+
+
+class LossOutput(NamedTuple):
+    """What a model's ``forward`` returns: the loss and its named per-sample terms."""
+
+    loss: torch.Tensor  # () scalar: the batch mean of the per-sample objective
+    terms: dict  # name -> (B,) per-sample tensors, summed over dimensions (nats for VAEs)
+
+
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class EngineConfig:
+    lr: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int | None = 10
+    precision: str = "32"  # "32", "bf16", "fp16"
+    compile: bool = False
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 1
+    verbose: int = 1
+    desc: str = "fit"
+    fingerprint: str = ""  # identifies model + data; a checkpoint must match to resume
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"``: CUDA when present, else CPU; anything else as ``torch.device``."""
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"invalid device {device!r}: {e}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
+    return dev
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+# ----------------------------------------------------------------------------- batches
+class TensorBatches:
+    """In-memory data on the device, sliced by a shuffled index (this rank's shard)."""
+
+    def __init__(self, X: torch.Tensor, batch_size: int):
+        self.X, self.batch_size = X, batch_size
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def epoch(self, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+        rank, world = _dist_info()
+        n = len(self.X)
+        perm = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+        if world > 1:  # equal shards, so every rank takes the same number of steps
+            perm = perm[: n - n % world][rank::world]
+        perm = perm.to(self.X.device)
+        for i in range(0, len(perm), self.batch_size):
+            yield self.X[perm[i : i + self.batch_size]]  # (B, D)
+
+
+class _RowBatches(torch.utils.data.Dataset):
+    def __init__(self, X: np.ndarray, batches: list[np.ndarray]):
+        self.X, self.batches = X, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        idx = np.sort(self.batches[i])  # sorted rows: sequential reads from a memory map
+        return torch.from_numpy(np.asarray(self.X[idx], dtype=np.float32))
+
+
+class ArrayBatches:
+    """Rows of a (memory-mapped) array streamed through a DataLoader, bounded memory."""
+
+    def __init__(self, X: np.ndarray, rows: np.ndarray, batch_size: int, device: torch.device,
+                 num_workers: int = 0):
+        self.X, self.rows, self.batch_size = X, rows, batch_size
+        self.device, self.num_workers = device, num_workers
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def epoch(self, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+        rank, world = _dist_info()
+        n = len(self.rows)
+        order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+        if world > 1:
+            order = order[: n - n % world][rank::world]
+        rows = self.rows[order]
+        batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
+        pin = self.device.type == "cuda"
+        loader = torch.utils.data.DataLoader(
+            _RowBatches(self.X, batches), batch_size=None, shuffle=False,
+            num_workers=self.num_workers, pin_memory=pin,
+        )
+        for xb in loader:
+            yield xb.to(self.device, non_blocking=pin)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _autocast(device: torch.device, precision: str):
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    if _dist_info()[1] > 1:
+        dist.all_reduce(values)
+    return values
+
+
+@torch.no_grad()
+def estimate_loss(model, batches, epoch: int, device: torch.device, precision: str) -> dict:
+    """Mean loss and terms over a dataset, in eval mode (all ranks' shards when distributed)."""
+    model.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    for xb in batches.epoch(None):
+        with _autocast(device, precision):
+            out = model(xb, epoch)
+        b = len(xb)
+        sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * b
+        for k, v in out.terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.float().sum())
+        n += b
+    keys = sorted(sums)
+    tot = _all_reduce_sum(torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device))
+    model.train()
+    return {k: float(tot[i] / tot[-1]) for i, k in enumerate(keys)}
+
+
+def _progress(cfg: EngineConfig, start: int):
+    from tqdm.auto import tqdm
+
+    rank, _ = _dist_info()
+    disable = cfg.verbose == 0 or rank != 0 or not sys.stderr.isatty()
+    return tqdm(total=cfg.max_epochs, initial=start, desc=cfg.desc, unit="epoch", disable=disable,
+                leave=False, dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, seed: int,
+          device: torch.device, resume: bool = False) -> dict:
+    """Train ``module`` in place with Adam; return the per-epoch history.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        ``module(x, epoch)`` returns a :class:`LossOutput`; already on ``device``.
+    train_data, val_data : TensorBatches or ArrayBatches
+        ``val_data`` may be None: early stopping then watches the training loss.
+    cfg : EngineConfig
+    seed : int
+        Seeds the shuffling generator; the caller seeds torch's global generator (used by
+        corruptions and reparametrised samples) inside ``torch.random.fork_rng``.
+    resume : bool
+        Continue from the last checkpoint in ``cfg.checkpoint_dir`` (if any).
+
+    Returns
+    -------
+    history : dict of lists
+        ``train_loss``, ``val_loss`` and ``train_<term>``/``val_<term>`` per epoch,
+        plus ``best_epoch`` and ``stopped_epoch``.
+
+    Raises
+    ------
+    TrainingDiverged
+        When a batch loss is NaN or inf (the module is left with its last finite
+        weights restored from the best epoch, never with NaN weights).
+    """
+    rank, world = _dist_info()
+    model = module
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    step_fn = torch.compile(model) if cfg.compile else model
+    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    gen = torch.Generator().manual_seed(seed)
+
+    history: dict[str, list] = {"train_loss": [], "val_loss": []}
+    best = {"loss": math.inf, "epoch": -1, "state": copy.deepcopy(module.state_dict())}
+    bad_epochs, start = 0, 0
+    ckpt_path = Path(cfg.checkpoint_dir) / "checkpoint.pt" if cfg.checkpoint_dir else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path, cfg.fingerprint)
+        module.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["shuffle_rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        if device.type == "cuda" and ck.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ck["cuda_rng"], device)
+        history, best, bad_epochs, start = ck["history"], ck["best"], ck["bad_epochs"], ck["epoch"]
+        stopped = ck["stopped"]
+        logger.info("resumed from %s at epoch %d", ckpt_path, start)
+    else:
+        stopped = False
+
+    bar = _progress(cfg, start)
+    model.train()
+    for epoch in range(start, start if stopped else cfg.max_epochs):
+        sums: dict[str, float] = {}
+        n = 0
+        for step, xb in enumerate(train_data.epoch(gen)):
+            with _autocast(device, cfg.precision):
+                out = step_fn(xb, epoch)
+            if not torch.isfinite(out.loss):
+                module.load_state_dict(best["state"])
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch + 1} (batch {step + 1}): the loss became "
+                    f"{float(out.loss.detach())}; try a smaller learning rate than lr={cfg.lr} or rescale the data"
+                )
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(out.loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            b = len(xb)
+            sums["loss"] = sums.get("loss", 0.0) + float(out.loss.detach()) * b
+            for k, v in out.terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach().float().sum())
+            n += b
+        keys = sorted(sums)
+        tot = _all_reduce_sum(torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device))
+        train_stats = {k: float(tot[i] / tot[-1]) for i, k in enumerate(keys)}
+        val_stats = estimate_loss(model, val_data, epoch, device, cfg.precision) if val_data is not None else None
+        for k, v in train_stats.items():
+            history.setdefault("train_" + k if k != "loss" else "train_loss", []).append(v)
+        if val_stats is not None:
+            for k, v in val_stats.items():
+                history.setdefault("val_" + k if k != "loss" else "val_loss", []).append(v)
+        monitored = val_stats["loss"] if val_stats is not None else train_stats["loss"]
+        if not math.isfinite(monitored):
+            module.load_state_dict(best["state"])
+            raise TrainingDiverged(
+                f"training diverged at epoch {epoch + 1}: the {'validation' if val_stats else 'training'} "
+                f"loss is {monitored}; try a smaller learning rate than lr={cfg.lr}"
+            )
+        if monitored < best["loss"]:
+            best = {"loss": monitored, "epoch": epoch, "state": copy.deepcopy(module.state_dict())}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        bar.update(1)
+        bar.set_postfix(train=f"{train_stats['loss']:.4g}",
+                        val=f"{val_stats['loss']:.4g}" if val_stats else "-")
+        stopped = cfg.patience is not None and bad_epochs >= cfg.patience
+        if ckpt_path is not None and rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or stopped):
+            save_checkpoint(ckpt_path, {
+                "model": module.state_dict(), "optimizer": opt.state_dict(),
+                "shuffle_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "history": history, "best": best, "bad_epochs": bad_epochs, "epoch": epoch + 1,
+                "stopped": stopped,
+            }, cfg.fingerprint)
+        if stopped:
+            break
+    bar.close()
+    module.load_state_dict(best["state"])  # early stopping restores the best weights
+    module.eval()
+    history["best_epoch"] = best["epoch"] + 1
+    history["stopped_epoch"] = len(history["train_loss"])
+    return history

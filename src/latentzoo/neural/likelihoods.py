@@ -1,0 +1,148 @@
+"""Decoder likelihoods p(x|z) as ``torch.distributions`` objects, from a registry.
+
+A likelihood turns the decoder network's raw output into a distribution over x. The
+reconstruction loss of every neural model is ``-px.log_prob(x).sum(-1)``: the Bernoulli
+log-probability is the (negative) binary cross-entropy, the fixed-variance Gaussian one
+is the squared error up to a constant; there is no "mse"/"bce" switch anywhere.
+
+Register another family with :func:`register_likelihood`; it needs ``n_params``
+(decoder outputs per data dimension) and ``__call__(out) -> Distribution`` whose
+``log_prob`` is elementwise. Names may carry one numeric argument, e.g. ``"gaussian:0.1"``
+(fixed standard deviation 0.1).
+
+References
+----------
+Kingma & Welling (2014), Auto-Encoding Variational Bayes, Appendix C (Bernoulli and
+Gaussian MLP decoders).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import distributions as D
+
+__all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood"]
+
+
+class Likelihood:
+    """Base: ``n_params`` decoder outputs per dimension mapped to a distribution."""
+
+    n_params: int = 1
+    #: whether the data must lie in [0, 1] (Bernoulli)
+    unit_interval: bool = False
+
+    def __call__(self, out: torch.Tensor) -> D.Distribution:  # out: (B, n_params * D)
+        raise NotImplementedError
+
+    def spec(self) -> str:
+        return self.name
+
+
+class Bernoulli(Likelihood):
+    """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i)); x in [0, 1] (grey levels allowed)."""
+
+    name = "bernoulli"
+    unit_interval = True
+
+    def __call__(self, out):
+        return D.Bernoulli(logits=out, validate_args=False)  # allows x in [0, 1], not only {0, 1}
+
+
+class Gaussian(Likelihood):
+    """p(x|z) = N(f(z), sigma^2 I) with a fixed standard deviation ``sigma`` (default 1)."""
+
+    name = "gaussian"
+
+    def __init__(self, scale: float = 1.0):
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"gaussian likelihood: the standard deviation must be > 0, got {scale}")
+        self.scale = float(scale)
+
+    def __call__(self, out):
+        return D.Normal(out, self.scale)
+
+    def spec(self):
+        return f"gaussian:{self.scale:g}"
+
+
+class GaussianLearned(Likelihood):
+    """The seed's N(f(z), f~(z) I) with a learned per-dimension variance.
+
+    The decoder outputs a mean and a raw scale per dimension; the scale is
+    ``min_scale + softplus(raw)``, positive and bounded away from 0 so the
+    log-likelihood cannot run off to +inf on a collapsing variance.
+    """
+
+    name = "gaussian-learned"
+    n_params = 2
+
+    def __init__(self, min_scale: float = 1e-3):
+        if not (min_scale > 0):
+            raise ValueError(f"gaussian-learned likelihood: min_scale must be > 0, got {min_scale}")
+        self.min_scale = float(min_scale)
+
+    def __call__(self, out):
+        loc, raw = out.chunk(2, dim=-1)
+        return D.Normal(loc, self.min_scale + F.softplus(raw))
+
+    def spec(self):
+        return f"gaussian-learned:{self.min_scale:g}"
+
+
+class Laplace(Likelihood):
+    """p(x|z) = prod_i Laplace(x_i; f(z)_i, b) with a fixed scale ``b`` (default 1): L1 loss."""
+
+    name = "laplace"
+
+    def __init__(self, scale: float = 1.0):
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"laplace likelihood: the scale must be > 0, got {scale}")
+        self.scale = float(scale)
+
+    def __call__(self, out):
+        return D.Laplace(out, self.scale)
+
+    def spec(self):
+        return f"laplace:{self.scale:g}"
+
+
+LIKELIHOODS: dict[str, Callable[..., Likelihood]] = {}
+
+
+def register_likelihood(name: str, factory: Callable[..., Likelihood]) -> None:
+    """Add a likelihood family; ``factory(*args)`` gets the numbers after ``name:``."""
+    LIKELIHOODS[name] = factory
+
+
+for _cls in (Bernoulli, Gaussian, GaussianLearned, Laplace):
+    register_likelihood(_cls.name, _cls)
+
+
+def make_likelihood(spec) -> Likelihood:
+    """A :class:`Likelihood` from an instance or a string ``"name"`` / ``"name:arg"``."""
+    if isinstance(spec, Likelihood):
+        return spec
+    if not isinstance(spec, str):
+        raise ValueError(f"likelihood must be a name or a Likelihood instance, got {spec!r}")
+    name, _, arg = spec.partition(":")
+    if name not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {spec!r}; known: {', '.join(LIKELIHOODS)}")
+    try:
+        args = [float(a) for a in arg.split(",")] if arg else []
+    except ValueError:
+        raise ValueError(f"likelihood {spec!r}: the argument after ':' must be a number") from None
+    try:
+        return LIKELIHOODS[name](*args)
+    except TypeError:
+        raise ValueError(f"likelihood {spec!r}: {name} takes no argument") from None
+
+
+def is_valid_likelihood(spec) -> bool:
+    try:
+        make_likelihood(spec)
+        return True
+    except ValueError:
+        return False
