@@ -1,0 +1,260 @@
+"""``load_dataset``: one entry point from a name, a file, a folder or an array to a Dataset.
+
+Every source ends in the same checks (:func:`finalize`): a 2-D (or 3-D image) numeric
+array, no inf, no NaN unless ``allow_nan``, at least one row and one column, converted to
+C-contiguous float32. The source kinds are chosen by a registry of predicates
+(:data:`SOURCES`), the file formats by a registry keyed on the file suffix
+(:data:`latentzoo.data.formats.READERS`), the embedded sets by name
+(:data:`latentzoo.data.synthetic.EMBEDDED`).
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import formats, synthetic
+
+__all__ = ["Dataset", "load_dataset", "finalize", "SOURCES"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Dataset:
+    """Data ``X`` (float32, (n, d)), labels ``y`` (or None) and a ``meta`` dict.
+
+    Unpacks as ``X, y, meta = load_dataset(...)``.
+
+    Examples
+    --------
+    >>> X, y, meta = load_dataset("digits")
+    >>> X.shape, meta["image_shape"]
+    ((1797, 64), (8, 8))
+    """
+
+    X: np.ndarray
+    y: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.X, self.y, self.meta))
+
+
+# ---------------------------------------------------------------------- validation
+def _is_numeric_dtype(dtype: np.dtype) -> bool:
+    return dtype == np.bool_ or (np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating))
+
+
+def _check_finite(X: np.ndarray, *, allow_nan: bool, where: str, columns, row_names) -> None:
+    """Reject inf always and NaN unless ``allow_nan``, naming the first bad row and column."""
+    bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
+    if not bad.any():
+        return
+    r, c = (int(v) for v in np.argwhere(bad)[0])
+    kind = "NaN" if np.isnan(X[r, c]) else "inf"
+    row = row_names[r] if row_names is not None else f"row {r + 1}"
+    col = f"column {columns[c]!r} (index {c})" if columns is not None else f"column {c}"
+    hint = "" if allow_nan or kind == "inf" else "; pass allow_nan=True to keep NaN as missing values"
+    raise ValueError(
+        f"{where}: {int(bad.sum())} non-finite value(s), the first a {kind} at {row}, {col} "
+        f"(rows 1-based, columns 0-based){hint}."
+    )
+
+
+def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
+             n_samples: int | None = None) -> Dataset:
+    """Validate ``X``/``y`` and build the :class:`Dataset` with the common ``meta`` keys.
+
+    ``meta`` must hold ``name`` and ``source``; readers may add ``image_shape``,
+    ``columns`` (feature names) and ``row_names`` (how to name row i in errors, e.g.
+    a file line), which is consumed here.
+    """
+    where = meta["source"]
+    row_names = meta.pop("row_names", None)
+    X = X if isinstance(X, np.ndarray) else np.asarray(X)
+    if not _is_numeric_dtype(X.dtype):
+        raise ValueError(f"{where}: data of dtype {X.dtype} is not numeric (object, string, "
+                         "complex and structured arrays are not supported).")
+    if X.ndim == 1:
+        raise ValueError(f"{where}: data is a 1-D array of shape {X.shape}; pass a 2-D (n_samples, "
+                         "n_features) array (reshape(-1, 1) for a single feature).")
+    if X.ndim not in (2, 3):
+        raise ValueError(f"{where}: data has {X.ndim} dimensions {X.shape}; expected 2-D "
+                         "(n_samples, n_features) or 3-D (n_samples, height, width) images.")
+    if X.ndim == 3:
+        meta["image_shape"] = tuple(int(s) for s in X.shape[1:])
+        X = X.reshape(X.shape[0], -1)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{where}: no data (shape {X.shape}); expected at least one row and one column.")
+    if n_samples is not None:
+        X = X[:n_samples]
+        y = None if y is None else y[:n_samples]
+        if row_names is not None:
+            row_names = row_names[:n_samples]
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"{where}: labels have shape {y.shape} but data has {X.shape[0]} rows.")
+    stored_dtype = str(X.dtype)
+    if mmap:
+        # stream-friendly: no conversion and no full pass over the data
+        value_range = None
+    else:
+        with np.errstate(over="ignore"):
+            X32 = np.ascontiguousarray(X, dtype=np.float32)
+        if np.issubdtype(X.dtype, np.floating) and X.dtype.itemsize > 4:
+            too_big = np.isinf(X32) & np.isfinite(X)
+            if too_big.any():
+                r, c = (int(v) for v in np.argwhere(too_big)[0])
+                raise ValueError(f"{where}: value {X[r, c]!r} at row {r + 1}, column {c} overflows float32.")
+        _check_finite(X32, allow_nan=allow_nan, where=where, columns=meta.get("columns"), row_names=row_names)
+        X = X32
+        value_range = (float(np.nanmin(X)), float(np.nanmax(X))) if not np.isnan(X).all() else (np.nan, np.nan)
+    meta.update(
+        n_samples=int(X.shape[0]), n_features=int(X.shape[1]), value_range=value_range,
+        has_labels=y is not None, mmap=bool(mmap), stored_dtype=stored_dtype,
+    )
+    meta.setdefault("image_shape", None)
+    return Dataset(X, y, meta)
+
+
+# ---------------------------------------------------------------------- sources
+def _call_reader(func: Callable, what: str, args: tuple, options: dict[str, Any]):
+    """Call ``func(*args, **options)``; an option it does not take is a clear ValueError."""
+    accepted = inspect.signature(func).parameters
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        takes = sorted(k for k, p in accepted.items() if p.kind == p.KEYWORD_ONLY)
+        raise ValueError(f"{what}: option(s) {', '.join(unknown)} do not apply here; "
+                         f"accepted: {', '.join(takes) or 'none'}.")
+    return func(*args, **options)
+
+
+def _from_array(source, options: dict):
+    options = dict(options)
+    if options.pop("label_column", None) is not None:
+        raise ValueError("numpy array: label_column applies to CSV files and DataFrames only; pass y yourself.")
+    _no_extra(options, "numpy array")
+    return np.asarray(source), None, {"name": "array", "source": "numpy array", "format": "array"}
+
+
+def _from_dataframe(df, options: dict):
+    options = dict(options)
+    label_column = options.pop("label_column", None)
+    _no_extra(options, "DataFrame")
+    y = None
+    if label_column is not None:
+        cols = list(df.columns)
+        key = formats.resolve_column(label_column, [str(c) for c in cols], len(cols), "DataFrame")
+        y = df.iloc[:, key].to_numpy()
+        df = df.drop(columns=cols[key])
+    for col in df.columns:
+        if not _is_numeric_dtype(np.dtype(df[col].dtype) if hasattr(df[col].dtype, "kind") else np.dtype(object)):
+            raise ValueError(f"DataFrame: column {col!r} has non-numeric dtype {df[col].dtype}.")
+    X = df.to_numpy(dtype=np.float64) if df.shape[1] else np.empty((len(df), 0))
+    meta = {"name": "DataFrame", "source": "DataFrame", "format": "dataframe",
+            "columns": [str(c) for c in df.columns]}
+    return X, y, meta
+
+
+def _no_extra(options: dict, what: str) -> None:
+    extra = sorted(k for k, v in options.items() if v not in (None, False))
+    if extra:
+        raise ValueError(f"{what}: option(s) {', '.join(extra)} do not apply here.")
+
+
+def _from_embedded(name: str, options: dict, n_samples, random_state):
+    options = dict(options)
+    _no_extra({k: options.pop(k, None) for k in ("label_column", "mmap", "split")}, f"embedded dataset {name!r}")
+    func = synthetic.EMBEDDED[name]
+    return _call_reader(func, f"embedded dataset {name!r}", (),
+                        dict(options, n_samples=n_samples, random_state=random_state))
+
+
+def _from_path(source, options: dict):
+    path = Path(source)
+    if not path.exists():
+        if isinstance(source, str) and not (set(source) & set("/\\.")):
+            raise ValueError(f"unknown dataset {source!r}: not a file and not an embedded dataset; "
+                             f"embedded datasets: {', '.join(sorted(synthetic.EMBEDDED))}.")
+        raise FileNotFoundError(f"{path}: no such file or folder.")
+    if path.is_dir():
+        return _call_reader(formats.read_folder, str(path), (path,), options)
+    reader = formats.reader_for(path)
+    return _call_reader(reader, str(path), (path,), options)
+
+
+def _is_dataframe(obj) -> bool:
+    return type(obj).__module__.startswith("pandas") and type(obj).__name__ == "DataFrame"
+
+
+#: (predicate, loader) tried in order after the embedded names; the first that holds loads
+SOURCES: list[tuple[Callable[[Any], bool], Callable]] = [
+    (_is_dataframe, _from_dataframe),
+    (lambda s: isinstance(s, (str, os.PathLike)), _from_path),
+    (lambda s: isinstance(s, (np.ndarray, list, tuple)), _from_array),
+]
+
+
+def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bool = False,
+                 random_state=0, n_samples: int | None = None, split: str | None = None,
+                 **kw) -> Dataset:
+    """Load a dataset as float32 ``X`` (n, d), labels ``y`` and ``meta``.
+
+    Parameters
+    ----------
+    source : str, path, numpy array or pandas DataFrame
+        An embedded name (``"digits"``, ``"gaussian-mixture"``, ``"moons"``,
+        ``"swiss-roll"``), a file (``.csv``/``.tsv``/``.txt``, ``.npy``, ``.npz``, MNIST
+        IDX ``*-idx3-ubyte[.gz]``, ``.amat[.gz]``), a folder holding the MNIST IDX files
+        or the binarised-MNIST ``.amat`` files, or an array / DataFrame.
+    label_column : str or int, optional
+        CSV and DataFrame only: the column (name or index, negative allowed) holding ``y``.
+    allow_nan : bool, default=False
+        Keep NaN (missing values); inf is always rejected.
+    mmap : bool, default=False
+        ``.npy`` only: return ``X`` memory-mapped read-only, in its stored dtype, unread.
+    random_state : int, default=0
+        Seed of the synthetic sets.
+    n_samples : int, optional
+        Size of a synthetic set; for other sources keep the first ``n_samples`` rows.
+    split : str, optional
+        Folder only: ``"train"`` (default), ``"test"`` (and ``"valid"`` for binarised MNIST).
+    **kw
+        Options of the reader or generator (e.g. ``delimiter=`` for CSV, ``noise=`` for moons).
+
+    Returns
+    -------
+    Dataset
+        ``meta`` holds ``name``, ``source``, ``format``, ``n_samples``, ``n_features``,
+        ``image_shape`` ((h, w) or None), ``value_range`` ((min, max), None when mmap),
+        ``has_labels``, ``mmap``, ``stored_dtype``.
+    """
+    if n_samples is not None and (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)
+                                  or n_samples < 1):
+        raise ValueError(f"load_dataset: n_samples must be a positive integer or None, got {n_samples!r}.")
+    if split is not None and not isinstance(split, str):
+        raise ValueError(f"load_dataset: split must be a string, got {split!r}.")
+    options = {"label_column": label_column, "mmap": mmap or None, "split": split, **kw}
+    if isinstance(source, Dataset):
+        source = source.X
+    if isinstance(source, str) and source in synthetic.EMBEDDED:
+        X, y, meta = _from_embedded(source, options, n_samples, random_state)
+        meta.setdefault("format", "embedded")
+        return finalize(X, y, meta, allow_nan=allow_nan)
+    options = {k: v for k, v in options.items() if v is not None}
+    for predicate, loader in SOURCES:
+        if predicate(source):
+            X, y, meta = loader(source, options)
+            ds = finalize(X, y, meta, allow_nan=allow_nan, mmap=bool(mmap), n_samples=n_samples)
+            logger.debug("loaded %s: %s", meta["source"], X.shape)
+            return ds
+    raise ValueError(f"load_dataset: cannot load a source of type {type(source).__name__}; "
+                     "expected a name, a path, a numpy array or a pandas DataFrame.")
