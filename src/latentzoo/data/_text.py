@@ -114,6 +114,6 @@ def _raise_first_bad(cells: np.ndarray, numbers: list[int], columns, where: str)
                 float(c)
             except ValueError:
                 col = f"column {columns[j]!r} (index {j})" if columns is not None else f"column {j}"
-                raise ValueError(f"{where}: non-numeric value {c!r} at line {numbers[i]}, {col} "
+                raise ValueError(f"{where}: non-numeric value {str(c)!r} at line {numbers[i]}, {col} "
                                  "(lines 1-based, columns 0-based).") from None
     raise ValueError(f"{where}: could not parse the numbers.")  # pragma: no cover

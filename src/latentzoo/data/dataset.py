@@ -155,8 +155,10 @@ def _from_dataframe(df, options: dict):
         key = formats.resolve_column(label_column, [str(c) for c in cols], len(cols), "DataFrame")
         y = df.iloc[:, key].to_numpy()
         df = df.drop(columns=cols[key])
+    from pandas.api.types import is_complex_dtype, is_numeric_dtype  # pandas is there: df is one
+
     for col in df.columns:
-        if not _is_numeric_dtype(np.dtype(df[col].dtype) if hasattr(df[col].dtype, "kind") else np.dtype(object)):
+        if not is_numeric_dtype(df[col].dtype) or is_complex_dtype(df[col].dtype):
             raise ValueError(f"DataFrame: column {col!r} has non-numeric dtype {df[col].dtype}.")
     X = df.to_numpy(dtype=np.float64) if df.shape[1] else np.empty((len(df), 0))
     meta = {"name": "DataFrame", "source": "DataFrame", "format": "dataframe",
