@@ -1,0 +1,182 @@
+"""The fast exact fit shared by PCA and PPCA: the top eigenpairs of the sample covariance.
+
+Route (exact in every case; the cheapest one is chosen from the shape):
+
+* ``n >= d`` -- the scatter matrix ``X^T X`` with one BLAS ``syrk`` call in the input's
+  precision (float32 stays float32: ``syrk`` computes one triangle only, and the pass
+  over ``X`` dominates the whole fit), the mean correction
+  ``S = X^T X - n mu mu^T`` in float64, then ``scipy.linalg.eigh(S, subset_by_index=...)``
+  for the top ``q`` eigenpairs only. ``trace(S)`` gives the sum of the discarded
+  eigenvalues (PPCA's noise variance) without computing them.
+  The correction subtracts two large numbers when a feature's mean is large against its
+  spread: the relative error of a diagonal entry is about ``eps * (X^T X)_jj / S_jj``.
+  When that amplification would exceed ``1e-5`` (float32: means about 10x the standard
+  deviation) the data are centred first and the scatter recomputed, which costs one extra
+  pass over ``X`` (measured about +20% of the fit on 70000 x 784 float32) and is only
+  paid where it is needed. MNIST-like data never need it.
+* ``n < d`` -- the Gram matrix ``Xc Xc^T`` (n x n) of the centred data, whose non-zero
+  eigenvalues are those of the scatter and whose eigenvectors map to principal directions
+  ``u = Xc^T v / sqrt(lambda)``; if a requested eigenvalue is (numerically) zero the
+  direction is undefined there, so the economy SVD of ``Xc`` is used instead.
+
+The principal directions get a deterministic sign: the entry of largest absolute value
+of every direction is positive (the convention of scikit-learn's ``PCA``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg
+from scipy.linalg import blas
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["EighFit", "check_n_components", "column_mean", "scatter_matrix", "top_eigh", "flip_signs"]
+
+#: recentre first when eps * (X^T X)_jj / S_jj exceeds this (see module docstring)
+_MAX_CANCELLATION_ERROR = 1e-5
+#: rows per float32 block when averaging columns (float64 accumulation across blocks)
+_MEAN_BLOCK = 2048
+
+
+@dataclass(frozen=True)
+class EighFit:
+    """Top-``q`` eigen-decomposition of the scatter matrix ``S = sum_i (x_i - mu)(x_i - mu)^T``.
+
+    Attributes
+    ----------
+    mean : ndarray (d,), float64
+    eigenvalues : ndarray (q,), float64, descending -- of ``S`` (divide by ``n - ddof``)
+    components : ndarray (q, d), float64 -- orthonormal rows, sign-normalised
+    total : float -- ``trace(S)``, the sum of all ``d`` eigenvalues
+    n_samples : int
+    """
+
+    mean: np.ndarray
+    eigenvalues: np.ndarray
+    components: np.ndarray
+    total: float
+    n_samples: int
+
+    def discarded_mean(self, ddof: int) -> float:
+        """Mean of the ``d - q`` discarded eigenvalues of ``S / (n - ddof)`` (0 if none)."""
+        d, q = self.components.shape[1], self.components.shape[0]
+        if q >= d:
+            return 0.0
+        rest = max(self.total - float(self.eigenvalues.sum()), 0.0)
+        return rest / (d - q) / (self.n_samples - ddof)
+
+
+def flip_signs(components: np.ndarray) -> np.ndarray:
+    """Make the largest-|entry| of every row positive (deterministic, like scikit-learn)."""
+    idx = np.argmax(np.abs(components), axis=1)
+    signs = np.sign(components[np.arange(components.shape[0]), idx])
+    signs[signs == 0] = 1.0
+    return components * signs[:, None]
+
+
+def column_mean(X: np.ndarray) -> np.ndarray:
+    """Column means in float64: float32 blocks summed by BLAS, blocks accumulated in float64.
+
+    As accurate as a float64 pass for our purpose (each block sums at most
+    ``_MEAN_BLOCK`` rows in the input precision) at the cost of a float32 pass.
+    """
+    n = X.shape[0]
+    if X.dtype == np.float64:
+        return X.mean(axis=0)
+    total = np.zeros(X.shape[1], dtype=np.float64)
+    ones = np.ones(min(n, _MEAN_BLOCK), dtype=X.dtype)
+    for start in range(0, n, _MEAN_BLOCK):
+        block = X[start:start + _MEAN_BLOCK]
+        total += ones[: block.shape[0]] @ block
+    return total / n
+
+
+def _syrk(X: np.ndarray) -> np.ndarray:
+    """``X^T X`` (d x d, full symmetric, float64) with one BLAS syrk in X's precision."""
+    A = X.T  # (d, n), Fortran-ordered view of a C-ordered X: no copy
+    if not A.flags.f_contiguous:
+        A = np.asfortranarray(A)
+    syrk = blas.ssyrk if X.dtype == np.float32 else blas.dsyrk
+    U = syrk(1.0, A, trans=0, lower=0)  # upper triangle of A A^T = X^T X
+    U = U.astype(np.float64, copy=False)
+    return np.triu(U) + np.triu(U, 1).T
+
+
+def scatter_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and scatter ``S = (X - mu)^T (X - mu)`` (float64) of a float32/float64 ``X``.
+
+    Uses ``X^T X - n mu mu^T`` and recentres first only where that would cancel too much
+    (see the module docstring).
+    """
+    n = X.shape[0]
+    mu = column_mean(X)
+    G = _syrk(X)
+    S = G - n * np.outer(mu, mu)
+    diag_S = np.diag(S)
+    diag_G = np.diag(G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amp = np.where(diag_G > 0, diag_G / np.maximum(diag_S, np.finfo(np.float64).tiny), 1.0)
+    worst = float(amp.max()) * np.finfo(X.dtype).eps
+    if worst > _MAX_CANCELLATION_ERROR:
+        logger.debug("scatter: cancellation error %.2g > %.0e, centring first", worst, _MAX_CANCELLATION_ERROR)
+        Xc = X - mu.astype(X.dtype)
+        # the float-rounded mean leaves a tiny residual mean r: S = Xc^T Xc - n r r^T
+        r = column_mean(Xc)
+        S = _syrk(Xc) - n * np.outer(r, r)
+    return mu, S
+
+
+def top_eigh(X: np.ndarray, q: int) -> EighFit:
+    """Top ``q`` eigenpairs of the scatter matrix of ``X`` (n, d), by the cheapest exact route.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32 or float64, finite
+    q : int, 1 <= q <= min(n, d)
+
+    Returns
+    -------
+    EighFit
+    """
+    n, d = X.shape
+    if n >= d:
+        mu, S = scatter_matrix(X)
+        w, V = linalg.eigh(S, subset_by_index=[d - q, d - 1], overwrite_a=False, check_finite=False)
+        order = np.argsort(w)[::-1]
+        evals, comps = w[order], V[:, order].T
+        total = float(np.trace(S))
+    else:
+        mu = np.asarray(X.mean(axis=0, dtype=np.float64))
+        Xc = np.asarray(X, dtype=np.float64) - mu
+        total = float(np.einsum("ij,ij->", Xc, Xc))
+        G = Xc @ Xc.T
+        w, V = linalg.eigh(G, subset_by_index=[n - q, n - 1], check_finite=False)
+        order = np.argsort(w)[::-1]
+        evals, V = w[order], V[:, order]
+        tol = n * np.finfo(np.float64).eps * max(float(w.max(initial=0.0)), np.finfo(np.float64).tiny)
+        if evals[-1] > tol:
+            comps = (Xc.T @ V / np.sqrt(evals)).T
+        else:  # rank-deficient request: the SVD still returns orthonormal directions
+            _, s, Vt = linalg.svd(Xc, full_matrices=False, check_finite=False)
+            evals, comps = s[:q] ** 2, Vt[:q]
+    evals = np.maximum(evals, 0.0)
+    return EighFit(mu, evals, flip_signs(comps), total, n)
+
+
+def check_n_components(est, n: int, d: int, *, strict: bool) -> int:
+    """Check ``1 <= n_components <= min(n, d)`` (``< d`` when ``strict``); error names it."""
+    q = est.n_components
+    hi = min(n, d - 1) if strict else min(n, d)
+    if q > hi:
+        why = (
+            f" and < n_features = {d}, since the noise variance is the mean of the "
+            f"discarded eigenvalues" if strict else ""
+        )
+        raise ValueError(
+            f"{type(est).__name__}: n_components={q} must be <= min(n_samples, n_features) = "
+            f"{min(n, d)}{why} (got n_samples = {n}, n_features = {d})."
+        )
+    return int(q)
