@@ -3,8 +3,9 @@
 PCA -> probabilistic PCA -> autoencoder -> denoising AE -> contractive AE -> VAE -> beta-VAE.
 """
 from .base import MODELS, make_model, register_model
+from .linear import PCA, PPCA
 from .persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["MODELS", "make_model", "register_model", "load"]
+__all__ = ["PCA", "PPCA", "MODELS", "make_model", "register_model", "load"]
