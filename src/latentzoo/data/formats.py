@@ -14,7 +14,6 @@ Larochelle & Murray, "The Neural Autoregressive Distribution Estimator", AISTATS
 from __future__ import annotations
 
 import gzip
-import zipfile
 import zlib
 from pathlib import Path
 from typing import Callable
@@ -107,18 +106,25 @@ def _amat_fast(raw: bytes) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- numpy
-def read_npy(path: Path, *, mmap: bool = False):
-    """``.npy`` (2-D, or 3-D images); ``mmap=True`` maps it read-only without reading it."""
+def _np_load(path: Path, kind: str, **kw):
+    """``np.load`` without pickle; any parse failure of a damaged file becomes a ValueError."""
     try:
-        X = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        return np.load(path, allow_pickle=False, **kw)
     except ValueError as e:
         if "pickle" in str(e).lower() or "object" in str(e).lower():
             raise ValueError(f"{path}: object arrays / pickled data are not supported ({e}).") from None
-        raise ValueError(f"{path}: not a valid .npy file ({e}).") from None
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a valid .npy file ({e}).") from None
+        raise ValueError(f"{path}: not a valid {kind} file ({e}).") from None
+    except Exception as e:  # numpy's header parser raises many types (TokenError, BadZipFile, ...)
+        raise ValueError(f"{path}: not a valid {kind} file ({type(e).__name__}: {e}).") from None
+
+
+def read_npy(path: Path, *, mmap: bool = False):
+    """``.npy`` (2-D, or 3-D images); ``mmap=True`` maps it read-only without reading it."""
+    X = _np_load(path, ".npy", mmap_mode="r" if mmap else None)
     if not isinstance(X, np.ndarray):
-        raise ValueError(f"{path}: not a .npy array (got {type(X).__name__}).")
+        if hasattr(X, "close"):
+            X.close()
+        raise ValueError(f"{path}: not a .npy array (got {type(X).__name__}; an .npz archive?).")
     return X, None, _meta(path, "npy")
 
 
@@ -128,22 +134,26 @@ _NPZ_LABEL_KEYS = ("y", "labels", "target")
 
 def read_npz(path: Path):
     """``.npz`` with data under ``X``/``x``/``data``/``arr_0`` and labels under ``y``/``labels``/``target``."""
+    z = _np_load(path, ".npz")
+    if isinstance(z, np.ndarray):  # a plain .npy saved under an .npz name
+        return z, None, _meta(path, "npz", data_key=None, label_key=None)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            data_key = next((k for k in _NPZ_DATA_KEYS if k in keys), None)
-            if data_key is None:
-                raise ValueError(f"{path}: no data array; expected one of the keys "
-                                 f"{', '.join(_NPZ_DATA_KEYS)}, found {', '.join(keys) or 'none'}.")
-            label_key = next((k for k in _NPZ_LABEL_KEYS if k in keys), None)
-            X = z[data_key]
-            y = z[label_key] if label_key else None
+        keys = list(z.keys())
+        data_key = next((k for k in _NPZ_DATA_KEYS if k in keys), None)
+        if data_key is None:
+            raise ValueError(f"{path}: no data array; expected one of the keys "
+                             f"{', '.join(_NPZ_DATA_KEYS)}, found {', '.join(keys) or 'none'}.")
+        label_key = next((k for k in _NPZ_LABEL_KEYS if k in keys), None)
+        X = z[data_key]
+        y = z[label_key] if label_key else None
     except ValueError as e:
         if str(e).startswith(str(path)):
             raise
         raise ValueError(f"{path}: not a valid .npz file ({e}).") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, AttributeError) as e:
-        raise ValueError(f"{path}: not a valid .npz file ({e}).") from None
+    except Exception as e:  # damaged members: BadZipFile, zlib.error, EOFError, TokenError, ...
+        raise ValueError(f"{path}: not a valid .npz file ({type(e).__name__}: {e}).") from None
+    finally:
+        z.close()
     if y is not None and y.ndim != 1:
         raise ValueError(f"{path}: labels {label_key!r} have shape {y.shape}; expected 1-D.")
     return X, y, _meta(path, "npz", data_key=data_key, label_key=label_key)
