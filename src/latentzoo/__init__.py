@@ -4,8 +4,9 @@ PCA -> probabilistic PCA -> autoencoder -> denoising AE -> contractive AE -> VAE
 """
 from .base import MODELS, make_model, register_model
 from .linear import PCA, PPCA
+from .data import Dataset, load_dataset
 from .persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["PCA", "PPCA", "MODELS", "make_model", "register_model", "load"]
+__all__ = ["PCA", "PPCA", "MODELS", "make_model", "register_model", "load", "Dataset", "load_dataset"]
