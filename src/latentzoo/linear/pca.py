@@ -53,7 +53,9 @@ class PCA(LatentModel):
     explained_variance_ratio_ : ndarray of shape (n_components,)
         ``explained_variance_ / trace(covariance)``.
     noise_variance_ : float
-        Mean of the ``d - q`` discarded eigenvalues (``1/(n-1)``; 0 when ``q = d``).
+        Mean of the ``d - q`` discarded eigenvalues (``1/(n-1)``; 0 when ``q = d``). With
+        ``n < d`` this counts the ``d - n`` zero eigenvalues too (the PPCA definition);
+        scikit-learn averages over ``min(n, d) - q`` only.
     mean_ : ndarray of shape (n_features,)
     n_components_ : int
     n_features_in_ : int

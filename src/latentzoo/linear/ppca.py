@@ -27,9 +27,9 @@ class PPCA(LatentModel):
       ``sigma2 = mean of the d - q discarded eigenvalues``,
       ``W = U_q (Lambda_q - sigma2 I)^{1/2}`` (rotation ``R = I``), ``mu`` the sample mean.
       scikit-learn's :class:`~sklearn.decomposition.PCA` uses the 1/(N-1) covariance, so
-      its ``score_samples`` is this log-density with every variance multiplied by
-      ``N/(N-1)``: ``sklearn_PCA.fit(X).score_samples(X) ==
-      PPCA().fit(X * c).score_samples(X * c) + d log c`` with ``c = sqrt(N/(N-1))``.
+      its ``score_samples`` is the log-density of ``N(mu, c^2 C)``, ``c = sqrt(N/(N-1))``:
+      ``sklearn_PCA(q).fit(X).score_samples(X) ==
+      PPCA(q).fit(X).score_samples(mu + (X - mu) / c) - d log c``.
     * ``method="em"``: EM (T&B eqs. 29-30 in the form using ``S``), started from a random
       ``W`` (seeded by ``random_state``), stopped when the relative change of the mean
       log-likelihood is below ``tol``. With missing values (NaN, ``method="em"`` only) the
