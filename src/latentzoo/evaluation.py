@@ -1,0 +1,299 @@
+"""Held-out metrics shared by the ``latentzoo compare`` report and the CLI.
+
+Every function takes a fitted latentzoo model (any rung of the ladder) and data; none
+refits anything. :func:`evaluate` gathers them into one dict (the row of the metrics
+table); :data:`METRICS` documents each key in one line (the report prints those lines).
+
+Latent regularity is made measurable by two numbers:
+
+* **prior realism** (:func:`prior_realism`): decode ``m`` latent points drawn from the
+  model's prior and take the mean Euclidean distance from each decoded point to its
+  nearest training example. Small means points drawn from the prior decode to things
+  that look like data; a latent space with holes between clusters decodes prior draws
+  to blurry non-data and scores high. Models without a prior (PCA, AE, DAE, CAE) get
+  the Gaussian fitted to their training codes, ``z = m + L u`` with ``u ~ N(0, I)``
+  and ``L L^T`` the empirical code covariance, so every model is judged by the same
+  rule: draw from the standardised latent, decode, compare with the data.
+* **interpolation smoothness** (:func:`interpolation_smoothness`): for pairs of test
+  points, decode the straight latent segment between their codes at ``steps`` points
+  and divide the decoded path length by the distance between its decoded endpoints.
+  1 is a straight path in data space (every linear decoder scores exactly 1); larger
+  values mean the decoder jumps or detours along the way.
+
+References
+----------
+Venna & Kaski (2001), Neighborhood preservation in nonlinear projection methods
+(trustworthiness). Burda, Grosse & Salakhutdinov (2016), Importance Weighted
+Autoencoders, Sec. 5.2 (active units: ``Cov_x(E_q[z_u]) > 0.01``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "METRICS", "LOG_LIKELIHOODS", "evaluate", "reconstruction_error", "log_likelihood",
+    "knn_accuracy", "trustworthiness", "active_units", "latent_sampler", "prior_realism",
+    "interpolation_smoothness", "data_realism_reference",
+]
+
+logger = logging.getLogger(__name__)
+
+#: variance threshold of an active latent unit (Burda et al. 2016)
+ACTIVE_THRESHOLD = 0.01
+
+#: metric key -> one-line explanation (printed under the report's metrics table)
+METRICS: dict[str, str] = {
+    "reconstruction_error": "held-out mean over samples of ||x - decode(encode(x))||^2, summed over "
+                            "features (lower is better).",
+    "log_likelihood": "held-out mean log p(x) in nats per sample: exact for PPCA; importance-sampled "
+                      "with k proposals from q(z|x) for VAEs (IWAE bound, tight as k grows); none for "
+                      "PCA and the plain autoencoders. Only comparable between models with the same "
+                      "likelihood family (a Gaussian density is not a Bernoulli probability).",
+    "elbo": "held-out mean evidence lower bound E_q[log p(x|z)] - KL(q(z|x) || p(z)) in nats (VAEs); "
+            "always <= the log-likelihood.",
+    "knn_accuracy": "accuracy of a 5-nearest-neighbour classifier fitted on training codes and tested "
+                    "on held-out codes (labelled data only; higher = classes separate in the latent).",
+    "trustworthiness": "scikit-learn trustworthiness (5 neighbours) of the held-out codes against the "
+                       "held-out data, on a subsample: 1 = latent neighbours are data neighbours.",
+    "active_units": "latent dimensions whose code variance over the held-out data exceeds 0.01 "
+                    "(for VAEs: variance of the posterior mean, Burda et al. 2016).",
+    "prior_realism": "mean distance from decoded prior draws to their nearest training example "
+                     "(lower = random latent points decode to data-like points; models without a "
+                     "prior draw from a Gaussian fitted to their codes).",
+    "interpolation_smoothness": "decoded path length of straight latent interpolations between test "
+                                "pairs divided by the distance of the decoded endpoints (1 = straight; "
+                                "higher = jumps).",
+    "fit_time_s": "wall-clock seconds of fit on the training split.",
+}
+
+
+# ---------------------------------------------------------------------- reconstruction
+def reconstruction_error(model, X) -> float:
+    """Mean over samples of ``||x - decode(encode(x))||^2`` summed over features."""
+    return float(model.reconstruction_error(X))
+
+
+# ---------------------------------------------------------------------- likelihood
+@dataclass(frozen=True)
+class LikelihoodEstimator:
+    """How to compute ``log p(x)`` for models that satisfy ``applies``."""
+
+    name: str
+    applies: Callable[[Any], bool]
+    compute: Callable[..., dict]
+
+
+def _importance_sampled(model, X, *, n_importance: int) -> dict:
+    ll = np.asarray(model.score_samples(X, n_importance=n_importance), dtype=np.float64)
+    elbo = np.asarray(model.elbo(X), dtype=np.float64)
+    return {"log_likelihood": float(ll.mean()), "log_likelihood_method": f"importance-sampled (k={n_importance})",
+            "elbo": float(elbo.mean())}
+
+
+def _exact(model, X, *, n_importance: int) -> dict:
+    ll = np.asarray(model.score_samples(X), dtype=np.float64)
+    return {"log_likelihood": float(ll.mean()), "log_likelihood_method": "exact", "elbo": None}
+
+
+#: tried in order; the first estimator that applies computes the log-likelihood
+LOG_LIKELIHOODS: list[LikelihoodEstimator] = [
+    LikelihoodEstimator("importance", lambda m: hasattr(m, "elbo") and hasattr(m, "score_samples"),
+                        _importance_sampled),
+    LikelihoodEstimator("exact", lambda m: hasattr(m, "score_samples"), _exact),
+]
+
+
+def log_likelihood(model, X, *, n_importance: int = 1000) -> dict:
+    """Mean held-out log-likelihood (nats per sample) and how it was obtained.
+
+    Returns
+    -------
+    dict with ``log_likelihood`` (float or None), ``log_likelihood_method`` ("exact",
+    "importance-sampled (k=...)" or None) and ``elbo`` (float or None).
+    """
+    for est in LOG_LIKELIHOODS:
+        if est.applies(model):
+            return est.compute(model, X, n_importance=n_importance)
+    return {"log_likelihood": None, "log_likelihood_method": None, "elbo": None}
+
+
+# ---------------------------------------------------------------------- latent quality
+def knn_accuracy(Z_train, y_train, Z_test, y_test, *, k: int = 5) -> float:
+    """Accuracy of a k-nearest-neighbour classifier fitted on ``Z_train`` on ``Z_test``."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    k = min(k, len(Z_train))
+    clf = KNeighborsClassifier(n_neighbors=k).fit(Z_train, y_train)
+    return float(clf.score(Z_test, y_test))
+
+
+def _subsample(n: int, m: int | None, random_state) -> np.ndarray:
+    if m is None or n <= m:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size=m, replace=False))
+
+
+def trustworthiness(X, Z, *, n_neighbors: int = 5, max_samples: int | None = 500, random_state=0) -> float:
+    """:func:`sklearn.manifold.trustworthiness` of codes ``Z`` for data ``X`` on a subsample.
+
+    The statistic costs ``O(n^2)``, so at most ``max_samples`` rows (drawn without
+    replacement with ``random_state``) are used. ``n_neighbors`` is lowered to what the
+    subsample allows (it must be < n/2).
+    """
+    from sklearn.manifold import trustworthiness as _tw
+
+    X, Z = np.asarray(X, dtype=np.float64), np.asarray(Z, dtype=np.float64)
+    idx = _subsample(len(X), max_samples, random_state)
+    n = len(idx)
+    k = min(n_neighbors, max(1, (n - 1) // 2 - 1))
+    if n < 4:
+        raise ValueError(f"trustworthiness needs at least 4 samples, got {n}")
+    return float(_tw(X[idx], Z[idx], n_neighbors=k))
+
+
+def active_units(model, X, *, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """Number of latent dimensions whose code variance over ``X`` exceeds ``threshold``.
+
+    VAEs answer with their own ``active_units`` (variance of the posterior mean); for the
+    other models the codes are ``transform(X)``, so this is the same statistic with the
+    deterministic code in place of the posterior mean.
+    """
+    if hasattr(model, "active_units"):
+        return int(model.active_units(X))
+    Z = np.asarray(model.transform(X), dtype=np.float64)
+    return int((Z.var(axis=0) > threshold).sum())
+
+
+# ---------------------------------------------------------------------- regularity
+def latent_sampler(model, X_train) -> Callable[[int, np.random.Generator], np.ndarray]:
+    """A function ``(m, rng) -> (m, q)`` latent points from the model's prior.
+
+    Models with a generative prior (a ``sample`` method: PPCA, VAE) have ``p(z) = N(0, I)``.
+    The others get ``N(m, C)``, the Gaussian fitted to their training codes, i.e. the
+    standardised codes are drawn from ``N(0, I)``.
+    """
+    Z = np.asarray(model.transform(X_train), dtype=np.float64)
+    q = Z.shape[1]
+    if hasattr(model, "sample"):
+        return lambda m, rng: rng.standard_normal((m, q))
+    mean = Z.mean(axis=0)
+    cov = np.atleast_2d(np.cov(Z, rowvar=False)) if len(Z) > 1 else np.zeros((q, q))
+    # eigh (not cholesky) so a singular code covariance still has a square root
+    w, V = np.linalg.eigh(cov)
+    L = V * np.sqrt(np.clip(w, 0.0, None))
+    return lambda m, rng: mean + rng.standard_normal((m, q)) @ L.T
+
+
+def _nearest_distance(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=1).fit(reference)
+    return nn.kneighbors(points)[0][:, 0]
+
+
+def prior_realism(model, X_train, *, n_samples: int = 500, random_state=0) -> float:
+    """Mean distance from decoded prior draws to their nearest training example.
+
+    ``z_j ~ p(z)`` (see :func:`latent_sampler`), ``x_j = decode(z_j)``,
+    ``R = mean_j min_i ||x_j - x_i^train||``. Zero exactly when every decoded draw is a
+    training example; compare with :func:`data_realism_reference`, the same distance for
+    genuine held-out data.
+    """
+    X_train = np.asarray(X_train, dtype=np.float64)
+    rng = np.random.default_rng(random_state)
+    Z = latent_sampler(model, X_train)(n_samples, rng)
+    decoded = np.asarray(model.inverse_transform(Z), dtype=np.float64)
+    return float(_nearest_distance(decoded, X_train).mean())
+
+
+def data_realism_reference(X_train, X_test) -> float:
+    """Mean distance from each held-out point to its nearest training example.
+
+    The value :func:`prior_realism` would have if decoded prior draws were as close to
+    the training set as fresh data are: a scale for reading it.
+    """
+    return float(_nearest_distance(np.asarray(X_test, dtype=np.float64),
+                                   np.asarray(X_train, dtype=np.float64)).mean())
+
+
+def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, random_state=0) -> float:
+    """Mean ratio of decoded interpolation path length to decoded endpoint distance.
+
+    For random pairs ``(a, b)`` of rows of ``X``: ``z_t = (1 - t) enc(a) + t enc(b)`` on
+    ``steps`` equally spaced ``t`` in [0, 1], ``x_t = dec(z_t)``, and the ratio
+    ``sum_t ||x_{t+1} - x_t|| / ||x_1 - x_0||`` (>= 1 by the triangle inequality; exactly 1
+    for a linear decoder). Pairs whose decoded endpoints coincide are skipped.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if len(X) < 2:
+        raise ValueError(f"interpolation_smoothness needs at least 2 samples, got {len(X)}")
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    rng = np.random.default_rng(random_state)
+    a = rng.integers(0, len(X), size=n_pairs)
+    b = (a + rng.integers(1, len(X), size=n_pairs)) % len(X)  # b != a
+    Za, Zb = (np.asarray(model.transform(X[i]), dtype=np.float64) for i in (a, b))
+    t = np.linspace(0.0, 1.0, steps)
+    path = (1 - t)[None, :, None] * Za[:, None, :] + t[None, :, None] * Zb[:, None, :]  # (P, S, q)
+    dec = np.asarray(model.inverse_transform(path.reshape(-1, Za.shape[1])), dtype=np.float64)
+    dec = dec.reshape(n_pairs, steps, -1)  # (P, S, D)
+    length = np.linalg.norm(np.diff(dec, axis=1), axis=2).sum(axis=1)
+    chord = np.linalg.norm(dec[:, -1] - dec[:, 0], axis=1)
+    ok = chord > 1e-12 * max(1.0, float(np.abs(dec).max()))
+    if not ok.any():
+        return float("nan")
+    return float((length[ok] / chord[ok]).mean())
+
+
+# ---------------------------------------------------------------------- all together
+def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_importance: int = 1000,
+             max_trust_samples: int = 500, n_prior: int = 500, n_pairs: int = 50, steps: int = 16,
+             random_state=0) -> dict:
+    """Every metric of :data:`METRICS` (except the fit time) for a fitted model.
+
+    Parameters
+    ----------
+    model : fitted latentzoo estimator
+    X_test, y_test : held-out data (and labels, optional)
+    X_train, y_train : training data (and labels). The kNN classifier is fitted on the
+        training codes; without training data it is scored by 5-fold cross-validation on
+        the held-out codes, and prior realism is measured against ``X_test``.
+    n_importance : int, default=1000
+        Proposals per sample of the VAE importance-sampled log-likelihood.
+
+    Returns
+    -------
+    dict
+        Keys of :data:`METRICS` (``None`` where a metric does not apply) plus
+        ``log_likelihood_method`` and ``n_test``.
+    """
+    X_test = np.asarray(X_test)
+    ref = X_test if X_train is None else np.asarray(X_train)
+    out: dict[str, Any] = {"n_test": int(len(X_test))}
+    out["reconstruction_error"] = reconstruction_error(model, X_test)
+    out.update(log_likelihood(model, X_test, n_importance=n_importance))
+    Z_test = np.asarray(model.transform(X_test), dtype=np.float64)
+    out["knn_accuracy"] = None
+    if y_test is not None:
+        if X_train is not None and y_train is not None:
+            Z_train = np.asarray(model.transform(X_train), dtype=np.float64)
+            out["knn_accuracy"] = knn_accuracy(Z_train, y_train, Z_test, y_test)
+        elif len(X_test) >= 10:
+            from sklearn.model_selection import cross_val_score
+            from sklearn.neighbors import KNeighborsClassifier
+
+            cv = min(5, int(np.bincount(np.unique(y_test, return_inverse=True)[1]).min()))
+            if cv >= 2:
+                out["knn_accuracy"] = float(cross_val_score(KNeighborsClassifier(5), Z_test, y_test, cv=cv).mean())
+    out["trustworthiness"] = (trustworthiness(X_test, Z_test, max_samples=max_trust_samples,
+                                              random_state=random_state) if len(X_test) >= 4 else None)
+    out["active_units"] = active_units(model, X_test)
+    out["prior_realism"] = prior_realism(model, ref, n_samples=n_prior, random_state=random_state)
+    out["interpolation_smoothness"] = (interpolation_smoothness(model, X_test, n_pairs=n_pairs, steps=steps,
+                                                                random_state=random_state)
+                                       if len(X_test) >= 2 else None)
+    return out
