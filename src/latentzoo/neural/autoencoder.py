@@ -1,0 +1,303 @@
+"""Autoencoders: undercomplete (AE), denoising (DAE) and contractive (CAE), one class.
+
+The variants are parameters of :class:`Autoencoder`: ``noise`` corrupts the input of a
+denoising autoencoder, ``contractive`` weighs the Jacobian penalty of a contractive one
+(both may be combined). The registered presets are ``"ae"``, ``"dae"`` and ``"cae"``.
+"""
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_array
+from torch import nn
+
+from .._validation import Callable_, Instance, Interval
+from ..base import register_model
+from .base import ENGINE_CONSTRAINTS, NeuralEstimator
+from .corruption import GaussianNoise, is_valid_corruption, make_corruption
+from .engine import LossOutput
+from .jacobian import jacobian_frobenius_sq
+from .likelihoods import is_valid_likelihood, make_likelihood
+from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
+
+__all__ = ["Autoencoder", "AutoencoderModule"]
+
+
+class AutoencoderModule(nn.Module):
+    """Encoder ``f``, decoder ``g``, likelihood ``p(x|z)``; ``forward`` is the training objective.
+
+    ``forward(x, epoch)`` returns, per sample,
+    ``rec = -log p(x | g(f(x~)))`` against the clean ``x`` (``x~ = x`` without corruption)
+    and ``penalty = contractive * ||J_f(x)||_F^2`` at the clean ``x``.
+
+    The corruption is drawn afresh at every call, in training *and* in the engine's
+    validation pass: the validation loss is then an estimate of the same objective that
+    training minimises, so early stopping watches what is optimised and train/val losses
+    compare. Encoding and decoding for users (``transform``) never corrupt.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood, corruption,
+                 contractive: float, n_components: int):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.likelihood, self.corruption = likelihood, corruption
+        self.contractive, self.n_components = float(contractive), n_components
+
+    def _check_code(self, h: torch.Tensor) -> None:
+        if h.ndim != 2 or h.shape[1] != self.n_components:
+            raise ValueError(
+                f"the encoder returned codes of shape {tuple(h.shape)}; expected (batch, "
+                f"n_components={self.n_components})"
+            )
+
+    def decode(self, z: torch.Tensor):
+        return self.likelihood(self.decoder(z))  # p(x|z)
+
+    def forward(self, x: torch.Tensor, epoch: int) -> LossOutput:
+        x_in = self.corruption(x) if self.corruption is not None else x  # (B, D)
+        if self.contractive > 0:
+            penalty, h_clean = jacobian_frobenius_sq(self.encoder, x, n_out=self.n_components,
+                                                     return_output=True)  # (B,), (B, q)
+            penalty = self.contractive * penalty
+            h = h_clean if self.corruption is None else self.encoder(x_in)
+        else:
+            h = self.encoder(x_in)  # (B, q)
+            penalty = torch.zeros(len(x), device=x.device, dtype=h.dtype)
+        self._check_code(h)
+        rec = -self.decode(h).log_prob(x).sum(-1)  # (B,) nats, against the clean x
+        return LossOutput((rec + penalty).mean(), {"rec": rec, "contractive": penalty})
+
+
+def _is_hidden(v) -> bool:
+    return isinstance(v, (tuple, list)) and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in v)
+
+
+def _is_image_shape(v) -> bool:
+    return isinstance(v, (tuple, list)) and len(v) == 2 and _is_hidden(v)
+
+
+@register_model("ae", description="undercomplete autoencoder: nonlinear encoder/decoder trained by reconstruction")
+class Autoencoder(NeuralEstimator):
+    """Autoencoder with optional input corruption (DAE) and Jacobian penalty (CAE).
+
+    Trains an encoder ``h = f(x)`` (``n_components`` units) and a decoder ``g`` by
+    minimising, per sample,
+    ``-log p(x | g(f(x~))) + contractive * ||J_f(x)||_F^2``, where ``x~`` is the input
+    corrupted by ``noise`` (``x~ = x`` without it) and ``p(x|z)`` the decoder
+    ``likelihood`` (``"gaussian"``: squared error up to a constant; ``"bernoulli"``:
+    binary cross-entropy, data in [0, 1]).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Size of the code (bottleneck).
+    hidden : tuple of int, default=(256, 128)
+        Hidden layer widths of the MLP encoder; the decoder mirrors them. ``()`` gives
+        one linear layer each way (with ``activation="identity"`` a linear autoencoder,
+        whose optimum spans the PCA subspace: Baldi & Hornik 1989).
+    architecture : {"mlp", "conv"}, default="mlp"
+        Network family (:data:`latentzoo.neural.modules.ARCHITECTURES`); ``"conv"``
+        needs ``image_shape``.
+    activation : str, default="relu"
+        Hidden activation (:data:`latentzoo.neural.modules.ACTIVATIONS`).
+    likelihood : str or Likelihood, default="gaussian"
+        Decoder distribution (:mod:`latentzoo.neural.likelihoods`).
+    noise : None, str or Corruption, default=None
+        Input corruption of a denoising autoencoder, e.g. ``"gaussian:0.2"``,
+        ``"masking:0.25"``, ``"salt-and-pepper:0.1"`` (:mod:`latentzoo.neural.corruption`).
+    contractive : float, default=0.0
+        Weight of the contractive penalty ``||J_f(x)||_F^2`` (exact, any encoder).
+    image_shape : tuple of 2 int, optional
+        (height, width) of flattened images for ``architecture="conv"``, e.g.
+        ``load_dataset(...).meta["image_shape"]``.
+    encoder, decoder : torch.nn.Module, optional
+        User networks (both or neither): the encoder maps (B, D) to (B, n_components),
+        the decoder (B, n_components) to the likelihood's raw parameters. ``hidden``,
+        ``architecture`` and ``activation`` are then ignored; such a model cannot be
+        saved with :meth:`save` (save ``module_.state_dict()`` instead).
+    lr, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
+    checkpoint_dir, checkpoint_every, random_state, verbose
+        Training engine settings (:class:`~latentzoo.neural.base.NeuralEstimator`).
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+        The trained network (``module_.encoder``, ``module_.decoder``).
+    history_ : dict
+        Per-epoch ``train_loss``, ``val_loss``, ``train_rec``, ``train_contractive``, ...
+    n_features_in_ : int
+
+    References
+    ----------
+    Baldi & Hornik (1989), Neural networks and principal component analysis.
+    Vincent, Larochelle, Bengio & Manzagol (2008), Extracting and composing robust
+    features with denoising autoencoders, ICML.
+    Rifai, Vincent, Muller, Glorot & Bengio (2011), Contractive auto-encoders, ICML.
+    Alain & Bengio (2014), What regularized auto-encoders learn from the data-generating
+    distribution, JMLR 15 (the DAE score field).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentzoo import Autoencoder
+    >>> X = np.random.default_rng(0).random((64, 5))
+    >>> ae = Autoencoder(2, hidden=(8,), max_epochs=2, verbose=0, random_state=0).fit(X)
+    >>> ae.transform(X).shape
+    (64, 2)
+    """
+
+    _parameter_constraints = {
+        **ENGINE_CONSTRAINTS,
+        "n_components": [Interval("int", 1, None)],
+        "hidden": [Callable_(_is_hidden, "a tuple or list of positive ints")],
+        "architecture": [Callable_(lambda v: v in ARCHITECTURES, f"one of {', '.join(map(repr, ARCHITECTURES))}")],
+        "activation": [Callable_(lambda v: v in ACTIVATIONS, f"one of {', '.join(map(repr, ACTIVATIONS))}")],
+        "likelihood": [Callable_(is_valid_likelihood, "a likelihood name such as 'gaussian' or 'bernoulli', or a Likelihood")],
+        "noise": [Callable_(is_valid_corruption, "a corruption such as 'gaussian:0.2', 'masking:0.25', "
+                                                  "'salt-and-pepper:0.1', or a Corruption"), None],
+        "contractive": [Interval("real", 0, None)],
+        "image_shape": [Callable_(_is_image_shape, "a (height, width) pair of positive ints"), None],
+        "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
+        "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
+    }
+
+    def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
+                 likelihood="gaussian", noise=None, contractive=0.0, image_shape=None, encoder=None,
+                 decoder=None, lr=1e-3, batch_size=128, max_epochs=100, validation_fraction=0.1,
+                 patience=10, device="auto", precision="32", compile=False, checkpoint_dir=None,
+                 checkpoint_every=1, random_state=None, verbose=1):
+        self.n_components = n_components
+        self.hidden = hidden
+        self.architecture = architecture
+        self.activation = activation
+        self.likelihood = likelihood
+        self.noise = noise
+        self.contractive = contractive
+        self.image_shape = image_shape
+        self.encoder = encoder
+        self.decoder = decoder
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -------------------------------------------------------------- building
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if (self.encoder is None) != (self.decoder is None):
+            raise ValueError("Autoencoder: pass both encoder and decoder modules, or neither")
+
+    def _build_module(self, n_features: int) -> AutoencoderModule:
+        lik = make_likelihood(self.likelihood)
+        if self.encoder is not None:
+            # private copies: fitting never mutates the user's modules (sklearn contract)
+            enc, dec = copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
+        else:
+            kw = {"hidden": tuple(self.hidden), "activation": self.activation,
+                  "image_shape": None if self.image_shape is None else tuple(self.image_shape)}
+            enc = build_encoder(self.architecture, n_features, self.n_components, **kw)
+            dec = build_decoder(self.architecture, self.n_components, n_features, n_params=lik.n_params, **kw)
+        noise = make_corruption(self.noise) if self.noise is not None else None
+        return AutoencoderModule(enc, dec, lik, noise, self.contractive, self.n_components)
+
+    def _check_data(self, X: np.ndarray) -> None:
+        if make_likelihood(self.likelihood).unit_interval and len(X) and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"likelihood={self.likelihood!r} needs data in [0, 1]; got min {X.min():g}, max {X.max():g}"
+                " — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
+            )
+
+    # -------------------------------------------------------------- encode / decode
+    def transform(self, X):
+        """Codes ``f(x)``, shape (n_samples, n_components), float32."""
+        X = self._input(X)
+        return self._batched(self.module_.encoder, X)
+
+    def inverse_transform(self, Z):
+        """Decoder means ``E[x | z] = g(z)`` (Bernoulli: probabilities), shape (n, n_features)."""
+        self._check_fitted()
+        Z = check_array(Z, dtype=np.float32, input_name="Z")
+        if Z.shape[1] != self.n_components:
+            raise ValueError(f"Z has {Z.shape[1]} columns but the model has n_components={self.n_components}")
+        return self._batched(lambda z: self.module_.decode(z).mean, Z)
+
+    def jacobian_norm(self, X):
+        """``||J_f(x)||_F^2`` of the encoder at each row of ``X``, shape (n_samples,)."""
+        X = self._input(X)
+        return self._batched(lambda xb: jacobian_frobenius_sq(self.module_.encoder, xb, n_out=self.n_components),
+                             X, batch_size=512)
+
+    def score_field(self, X):
+        """Estimate of ``grad log p_sigma(x)`` from a Gaussian-noise DAE: ``(r(x) - x) / sigma^2``.
+
+        ``r(x) = g(f(x))`` is the reconstruction (decoder mean) of the clean ``x``. A DAE
+        trained with noise ``N(0, sigma^2 I)`` approximates the posterior mean
+        ``E[x | x~]``, and by Tweedie's formula ``(E[x | x~] - x~) / sigma^2`` is the
+        score of the noise-smoothed density ``p * N(0, sigma^2 I)`` (Alain & Bengio 2014).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        self._check_fitted()
+        noise = make_corruption(self.noise) if self.noise is not None else None
+        if not isinstance(noise, GaussianNoise):
+            raise ValueError(f"score_field needs a denoising autoencoder with Gaussian noise "
+                             f"(e.g. noise='gaussian:0.1'); this one has noise={self.noise!r}")
+        X = self._input(X)
+        R = self._batched(lambda xb: self.module_.decode(self.module_.encoder(xb)).mean, X)
+        return (R - X) / noise.std ** 2
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save to one ``.safetensors`` file (see :meth:`LatentModel.save`).
+
+        A ``Corruption`` instance given as ``noise`` is stored as its spec string
+        (``"masking:0.25"``). Models built from user ``encoder``/``decoder`` modules
+        cannot be saved (no pickled code in model files): save ``module_.state_dict()``.
+        """
+        if self.encoder is not None or self.decoder is not None:
+            raise TypeError(
+                "cannot save an Autoencoder built from user-supplied encoder/decoder modules "
+                "(model files hold no code); save its weights with "
+                "torch.save(model.module_.state_dict(), path) instead"
+            )
+        est = self
+        if self.noise is not None and not isinstance(self.noise, str):
+            est = copy.copy(self)
+            est.noise = make_corruption(self.noise).spec()
+        super(Autoencoder, est).save(path)
+
+    def _set_fitted_state(self, tensors, meta):
+        # JSON stored the tuples as lists: give back the parameters exactly as they were
+        for name in ("hidden", "image_shape"):
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
+        return super()._set_fitted_state(tensors, meta)
+
+    # -------------------------------------------------------------- contract
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
+        return tags
+
+    def _expected_failed_checks(self) -> dict:
+        return {}
+
+
+register_model("dae", Autoencoder, noise="gaussian:0.2",
+               description="denoising autoencoder: reconstructs clean inputs from Gaussian-corrupted ones")
+register_model("cae", Autoencoder, contractive=0.1,
+               description="contractive autoencoder: reconstruction plus lambda * ||J_f(x)||_F^2")
