@@ -4,9 +4,11 @@ PCA -> probabilistic PCA -> autoencoder -> denoising AE -> contractive AE -> VAE
 """
 from .base import MODELS, make_model, register_model
 from .linear import PCA, PPCA
+from .neural.autoencoder import Autoencoder
+from .neural.vae import VAE
 from .data import Dataset, load_dataset
 from .persistence import load
 
 __version__ = "0.1.0"
 
-__all__ = ["PCA", "PPCA", "MODELS", "make_model", "register_model", "load", "Dataset", "load_dataset"]
+__all__ = ["PCA", "PPCA", "Autoencoder", "VAE", "MODELS", "make_model", "register_model", "load", "Dataset", "load_dataset"]
