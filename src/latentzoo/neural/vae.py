@@ -1,0 +1,333 @@
+"""Variational autoencoder (Kingma & Welling, 2014) and beta-VAE (Higgins et al., 2017).
+
+The network (:class:`~latentzoo.neural.vae_module.VAEModule`) trains in the one engine;
+this estimator adds the scikit-learn face: ``transform`` (posterior means),
+``inverse_transform`` (decoder means), ``elbo``, importance-sampled ``score_samples``,
+``sample``, ``interpolate`` and ``active_units``.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import numbers
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from torch import distributions as D
+from torch import nn
+
+from .._validation import Callable_, Instance, Interval, Options
+from ..base import register_model
+from .base import ENGINE_CONSTRAINTS, NeuralEstimator
+from .bounds import importance_log_likelihood
+from .likelihoods import is_valid_likelihood, make_likelihood
+from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
+from .vae_module import OBJECTIVES, VAEModule
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["VAE"]
+
+#: elements of the largest decoder activation per importance-sampling step (bounds memory)
+_IS_BUDGET = 2**22
+
+
+def _is_sizes(v) -> bool:
+    return isinstance(v, (tuple, list)) and all(isinstance(h, numbers.Integral) and h >= 1 for h in v)
+
+
+def _is_image_shape(v) -> bool:
+    return _is_sizes(v) and len(v) == 2
+
+
+@contextmanager
+def _seeded(random_state, device: torch.device):
+    """Run torch sampling from a seed drawn from ``random_state`` (None: the global RNG)."""
+    if random_state is None:
+        yield
+        return
+    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+@register_model("vae", description="variational autoencoder: Gaussian posterior, N(0, I) prior, ELBO or IWAE")
+class VAE(NeuralEstimator):
+    """Variational autoencoder trained on the (beta-weighted) ELBO or the IWAE bound.
+
+    The encoder gives q(z|x) = N(mu(x), diag s(x)^2), the prior is p(z) = N(0, I), the
+    decoder gives p(x|z) from the ``likelihood`` registry. Training minimises, in nats
+    per sample summed over dimensions,
+
+        -(E_q[log p(x|z)] - beta_t * KL(q(z|x) || p(z)))           (objective="elbo")
+
+    with the expectation averaged over ``n_samples`` reparametrised draws and the KL in
+    closed form, or -logmeanexp_k [log p(x|z_k) + beta_t (log p(z_k) - log q(z_k|x))]
+    with k = ``n_samples`` (objective="iwae", Burda et al., 2016).
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Latent dimension q.
+    hidden : tuple of int, default=(256, 128)
+        Encoder hidden widths (the decoder mirrors them); MLP only.
+    architecture : {"mlp", "conv"}, default="mlp"
+    activation : str, default="relu"
+        A key of :data:`latentzoo.neural.modules.ACTIVATIONS`.
+    likelihood : str or Likelihood, default="bernoulli"
+        "bernoulli" (data in [0, 1]), "gaussian[:sigma]", "gaussian-learned", "laplace[:b]".
+    beta : float, default=1.0
+        Weight of the KL term (beta > 1: beta-VAE).
+    n_samples : int, default=1
+        Posterior samples per data point in the training objective (k for IWAE).
+    objective : {"elbo", "iwae"}, default="elbo"
+    kl_warmup : int, default=0
+        If > 0, epoch t (from 0) uses beta_t = beta * min(1, (t + 1) / kl_warmup), a
+        linear ramp reaching beta at epoch ``kl_warmup - 1``; the per-epoch value is in
+        ``history_["train_beta"]``. The validation loss of epoch t uses the same beta_t.
+    image_shape : tuple (height, width), optional
+        Needed by ``architecture="conv"``.
+    encoder, decoder : torch.nn.Module, optional
+        Replace the built networks: the encoder maps (B, D) -> (B, 2q) (posterior mean,
+        then the raw scale s = 1e-4 + softplus(raw)); the decoder maps (N, q) ->
+        (N, n_params * D). They are deep-copied at ``fit``; a model using them cannot be
+        saved (no pickled code in model files).
+    lr, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
+    checkpoint_dir, checkpoint_every, random_state, verbose :
+        Engine parameters, see :class:`~latentzoo.neural.base.NeuralEstimator`.
+
+    Attributes
+    ----------
+    module_ : VAEModule
+    history_ : dict
+        Per-epoch ``train_loss``, ``val_loss``, and ``train_/val_`` ``rec``, ``kl``,
+        ``elbo``, ``beta`` (and ``iwae`` for the IWAE objective).
+    n_features_in_ : int
+
+    References
+    ----------
+    Kingma & Welling (2014), Auto-Encoding Variational Bayes, ICLR.
+    Higgins et al. (2017), beta-VAE: Learning Basic Visual Concepts with a Constrained
+    Variational Framework, ICLR.
+    Burda, Grosse & Salakhutdinov (2016), Importance Weighted Autoencoders, ICLR.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from latentzoo import VAE
+    >>> X = np.random.default_rng(0).random((64, 8))
+    >>> vae = VAE(n_components=2, hidden=(16,), max_epochs=2, verbose=0, random_state=0).fit(X)
+    >>> vae.transform(X).shape
+    (64, 2)
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval("int", 1, None)],
+        "hidden": [Callable_(_is_sizes, "a tuple of positive integers")],
+        "architecture": [Options(tuple(ARCHITECTURES))],
+        "activation": [Options(tuple(ACTIVATIONS))],
+        "likelihood": [Callable_(is_valid_likelihood, "a registered likelihood name, e.g. 'bernoulli', "
+                                                      "'gaussian:0.1', or a Likelihood")],
+        "beta": [Interval("real", 0, None, closed="neither")],
+        "n_samples": [Interval("int", 1, None)],
+        "objective": [Options(tuple(OBJECTIVES))],
+        "kl_warmup": [Interval("int", 0, None)],
+        "image_shape": [Callable_(_is_image_shape, "a (height, width) pair of positive integers"), None],
+        "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
+        "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
+        **ENGINE_CONSTRAINTS,
+    }
+
+    def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
+                 likelihood="bernoulli", beta=1.0, n_samples=1, objective="elbo", kl_warmup=0,
+                 image_shape=None, encoder=None, decoder=None, lr=1e-3, batch_size=128, max_epochs=100,
+                 validation_fraction=0.1, patience=10, device="auto", precision="32", compile=False,
+                 checkpoint_dir=None, checkpoint_every=1, random_state=None, verbose=1):
+        self.n_components = n_components
+        self.hidden = hidden
+        self.architecture = architecture
+        self.activation = activation
+        self.likelihood = likelihood
+        self.beta = beta
+        self.n_samples = n_samples
+        self.objective = objective
+        self.kl_warmup = kl_warmup
+        self.image_shape = image_shape
+        self.encoder = encoder
+        self.decoder = decoder
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ engine hooks
+    def _build_module(self, n_features: int) -> VAEModule:
+        lik = make_likelihood(self.likelihood)
+        q = self.n_components
+        kw = dict(hidden=tuple(self.hidden), activation=self.activation,
+                  image_shape=tuple(self.image_shape) if self.image_shape is not None else None)
+        enc = copy.deepcopy(self.encoder) if self.encoder is not None else \
+            build_encoder(self.architecture, n_features, 2 * q, **kw)
+        dec = copy.deepcopy(self.decoder) if self.decoder is not None else \
+            build_decoder(self.architecture, q, n_features, n_params=lik.n_params, **kw)
+        return VAEModule(enc, dec, lik, q, beta=float(self.beta), n_samples=int(self.n_samples),
+                         objective=self.objective, kl_warmup=int(self.kl_warmup))
+
+    def _check_data(self, X: np.ndarray) -> None:
+        if make_likelihood(self.likelihood).unit_interval and X.size and (X.min() < 0 or X.max() > 1):
+            raise ValueError(
+                f"likelihood={self.likelihood!r} needs data in [0, 1], but X ranges over "
+                f"[{X.min():g}, {X.max():g}]; rescale it (e.g. MinMaxScaler) or use likelihood='gaussian'"
+            )
+
+    def _data(self, X) -> np.ndarray:
+        X = self._input(X)
+        self._check_data(X)
+        return X
+
+    # ------------------------------------------------------------------ encode / decode
+    def posterior(self, X) -> D.Distribution:
+        """q(z|x) for every row of X: ``Independent(Normal(loc, scale), 1)``, batch (n,), on CPU."""
+        X = self._input(X)
+
+        def enc(xb):
+            qz = self.module_.encode(xb)
+            return qz.base_dist.loc, qz.base_dist.scale
+
+        loc, scale = self._batched(enc, X)
+        return D.Independent(D.Normal(torch.from_numpy(loc), torch.from_numpy(scale)), 1)
+
+    def transform(self, X) -> np.ndarray:
+        """Posterior means E_q[z|x], shape (n_samples, n_components)."""
+        X = self._input(X)
+        return self._batched(lambda xb: self.module_.encode(xb).base_dist.loc, X)
+
+    def inverse_transform(self, Z) -> np.ndarray:
+        """Decoder means E[x|z] (Bernoulli: probabilities), shape (n, n_features)."""
+        self._check_fitted()
+        Z = np.asarray(Z, dtype=np.float32)
+        if Z.ndim != 2 or Z.shape[1] != self.n_components:
+            raise ValueError(f"Z must have shape (n, {self.n_components}), got {Z.shape}")
+        return self._batched(lambda zb: self.module_.generative(zb)["px"].mean, Z)
+
+    # ------------------------------------------------------------------ likelihood
+    def elbo(self, X, n_samples: int = 1, random_state=0) -> np.ndarray:
+        """Per-row ELBO with beta = 1 (whatever the training beta), nats.
+
+        E_q[log p(x|z)] (mean over ``n_samples`` draws) - KL(q(z|x) || p(z)) (closed form).
+        ``random_state`` seeds the draws (default 0: repeatable; None: torch's global RNG).
+        """
+        X = self._data(X)
+        _check_count("n_samples", n_samples)
+        with _seeded(random_state, self.device_):
+            return self._batched(lambda xb: self.module_.elbo(xb, n_samples), X).astype(np.float64)
+
+    def score_samples(self, X, n_importance: int = 1000, batch_size: int | None = None,
+                      random_state=0) -> np.ndarray:
+        """Importance-sampled log p(x) per row, nats (Burda et al., 2016, Eq. 8).
+
+        ``logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)]`` with z_k ~ q(z|x): a
+        stochastic lower bound (the IWAE_k bound) that tends to log p(x) as k grows.
+        Rows are processed ``batch_size`` at a time (default: as many as fit a fixed
+        memory budget), samples in chunks combined by a running ``logsumexp``.
+        Deterministic given ``random_state`` (default 0, so ``score`` is repeatable; None
+        draws from torch's global RNG).
+        """
+        X = self._data(X)
+        _check_count("n_importance", n_importance)
+        if batch_size is not None:
+            _check_count("batch_size", batch_size)
+        rows, chunk = self._is_chunks(len(X), n_importance, batch_size)
+        with _seeded(random_state, self.device_):
+            return self._batched(
+                lambda xb: importance_log_likelihood(xb, self.module_.encode(xb), self.module_.generative,
+                                                     n_importance=n_importance, chunk=chunk),
+                X, batch_size=rows,
+            )
+
+    def _is_chunks(self, n: int, k: int, batch_size: int | None) -> tuple[int, int]:
+        """Rows per batch and samples per chunk so one step holds ~_IS_BUDGET activations."""
+        width = max([self.n_features_in_ * make_likelihood(self.likelihood).n_params, *self.hidden])
+        rows = batch_size or max(1, min(n, _IS_BUDGET // (width * min(k, 64))))
+        return rows, max(1, min(k, _IS_BUDGET // (width * rows)))
+
+    # ------------------------------------------------------------------ generation
+    def sample(self, n_samples: int = 1, random_state=None, *, mean: bool = True) -> np.ndarray:
+        """Generate: z ~ N(0, I), then the decoder mean E[x|z] (``mean=True``) or x ~ p(x|z)."""
+        self._check_fitted()
+        _check_count("n_samples", n_samples)
+        dev = self.device_
+        with _seeded(random_state, dev), torch.no_grad():
+            self.module_.eval()
+            z = self.module_.prior().sample((n_samples,))  # (n, q)
+            px = self.module_.generative(z)["px"]
+            x = px.mean if mean else px.sample()
+        return x.cpu().numpy()
+
+    def interpolate(self, x_a, x_b, steps: int = 10) -> np.ndarray:
+        """Decoder means along the segment between the posterior means of ``x_a`` and ``x_b``.
+
+        Returns an array (steps, n_features); the first and last rows decode the two
+        posterior means.
+        """
+        _check_count("steps", steps)
+        ends = self.transform(np.vstack([np.ravel(x_a), np.ravel(x_b)]))  # (2, q)
+        t = np.linspace(0.0, 1.0, steps)[:, None]
+        return self.inverse_transform((1 - t) * ends[0] + t * ends[1])
+
+    def active_units(self, X, threshold: float = 0.01, *, return_variances: bool = False):
+        """Number of active latent units: Cov_x(E_q[z_u|x]) > ``threshold`` (Burda et al., 2016, Sec. 5.2).
+
+        The variance over the rows of X of each posterior-mean coordinate is the unbiased
+        one (``ddof=1``, as ``np.cov``). With ``return_variances`` also return them (q,).
+        """
+        M = self.transform(X).astype(np.float64)
+        if len(M) < 2:
+            raise ValueError("active_units needs at least 2 rows of X")
+        var = M.var(axis=0, ddof=1)
+        count = int((var > threshold).sum())
+        return (count, var) if return_variances else count
+
+    # ------------------------------------------------------------------ persistence
+    def _set_fitted_state(self, tensors, meta):
+        # JSON stored the tuples as lists: give back the parameters exactly as they were
+        for name in ("hidden", "image_shape"):
+            if isinstance(getattr(self, name), list):
+                setattr(self, name, tuple(getattr(self, name)))
+        return super()._set_fitted_state(tensors, meta)
+
+    # ------------------------------------------------------------------ contract
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
+        return tags
+
+    @classmethod
+    def _contract_params(cls) -> dict:
+        # a Gaussian likelihood: scikit-learn's checks feed data outside [0, 1]
+        return {**super()._contract_params(), "likelihood": "gaussian"}
+
+    def _expected_failed_checks(self) -> dict:
+        why = ("score_samples is a Monte Carlo (importance-sampled) estimate: rows scored in "
+               "another batch or order get other random draws")
+        return {"check_methods_subset_invariance": why, "check_methods_sample_order_invariance": why}
+
+
+def _check_count(name: str, v) -> None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+register_model("beta-vae", VAE, beta=4.0,
+               description="beta-VAE (Higgins et al., 2017): the VAE with the KL weighted by beta = 4")
