@@ -1,0 +1,237 @@
+"""VAE / beta-VAE: PPCA as a linear VAE (scipy oracle), bound ordering, beta, warm-up, IWAE."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import latentzoo
+from latentzoo import VAE, make_model
+from latentzoo.neural.vae_module import MIN_SCALE
+
+FAST = dict(verbose=0, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits_split(digits):
+    X, _ = digits
+    perm = np.random.default_rng(0).permutation(len(X))
+    return X[perm[:600]], X[perm[600:900]]
+
+
+@pytest.fixture(scope="module")
+def digits_vae(digits_split):
+    Xtr, _ = digits_split
+    return VAE(n_components=4, hidden=(32,), activation="tanh", max_epochs=25, batch_size=32, lr=3e-3,
+               patience=None, **FAST).fit(Xtr)
+
+
+# ---------------------------------------------------------------------- PPCA is a linear VAE
+def _ppca(d=5, q=2, sigma=0.5, n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    U, _ = np.linalg.qr(rng.normal(size=(d, q)))
+    W = U * np.array([2.0, 1.2])[:q]  # orthogonal columns: the exact posterior is diagonal
+    mu = rng.normal(size=d)
+    X = rng.normal(size=(n, q)) @ W.T + mu + sigma * rng.normal(size=(n, d))
+    return W, mu, sigma, X.astype(np.float32)
+
+
+def _linear_vae(W, mu, sigma, X, loc_shift=0.0, scale_factor=1.0):
+    d, q = W.shape
+    vae = VAE(n_components=q, encoder=torch.nn.Linear(d, 2 * q), decoder=torch.nn.Linear(q, d),
+              likelihood=f"gaussian:{sigma}", max_epochs=1, **FAST).fit(X)
+    # exact PPCA posterior (Tipping & Bishop 1999): M = W^T W + sigma^2 I (diagonal here),
+    # mean M^-1 W^T (x - mu), covariance sigma^2 M^-1
+    m = np.diag(W.T @ W) + sigma**2
+    A = W.T / m[:, None]
+    s = np.sqrt(sigma**2 / m) * scale_factor
+    enc, dec = vae.module_.encoder, vae.module_.decoder
+    with torch.no_grad():
+        dec.weight.copy_(torch.tensor(W))
+        dec.bias.copy_(torch.tensor(mu))
+        enc.weight.zero_()
+        enc.weight[:q] = torch.tensor(A)
+        enc.bias[:q] = torch.tensor(-A @ mu + loc_shift)
+        enc.bias[q:] = torch.tensor(np.log(np.expm1(s - MIN_SCALE)))  # inverse of MIN_SCALE + softplus
+    return vae
+
+
+def test_linear_gaussian_vae_with_the_exact_posterior_gives_the_ppca_density():
+    W, mu, sigma, X = _ppca()
+    vae = _linear_vae(W, mu, sigma, X)
+    exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
+    for k in (1, 10, 100):  # constant importance weights: exact for every k
+        np.testing.assert_allclose(vae.score_samples(X, n_importance=k), exact, atol=1e-4)
+    # and then the ELBO is tight too (its reconstruction term is a Monte Carlo mean)
+    assert abs(vae.elbo(X, n_samples=5000).mean() - exact.mean()) < 0.01
+
+
+def test_importance_sampling_converges_to_the_ppca_density_from_a_perturbed_encoder():
+    W, mu, sigma, X = _ppca()
+    vae = _linear_vae(W, mu, sigma, X, loc_shift=0.3, scale_factor=1.6)
+    exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
+    err = {k: abs(vae.score_samples(X, n_importance=k, random_state=1).mean() - exact.mean()) for k in (10, 2000)}
+    assert err[2000] < err[10] and err[2000] < 0.01
+    # the one-sample ELBO lies below log p(x) on average
+    assert vae.elbo(X).mean() < exact.mean()
+
+
+def test_interpolation_is_linear_for_a_linear_decoder_and_ends_at_the_posterior_means():
+    W, mu, sigma, X = _ppca()
+    vae = _linear_vae(W, mu, sigma, X)
+    path = vae.interpolate(X[0], X[1], steps=5)
+    ends = vae.inverse_transform(vae.transform(X[:2]))
+    np.testing.assert_allclose(path[[0, -1]], ends, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(path[2], ends.mean(0), atol=1e-5)  # affine decoder: midpoint maps to midpoint
+    # the posterior mean is the closed form M^-1 W^T (x - mu)
+    m = np.diag(W.T @ W) + sigma**2
+    np.testing.assert_allclose(vae.transform(X), ((X - mu) @ W) / m, atol=1e-5)
+
+
+# ---------------------------------------------------------------------- bounds on a trained model
+def test_elbo_below_iwae_below_log_likelihood_on_digits(digits_vae, digits_split):
+    _, Xte = digits_split
+    elbo = digits_vae.elbo(Xte, n_samples=200, random_state=1)
+    iw5 = digits_vae.score_samples(Xte, n_importance=5, random_state=2)
+    iw50 = digits_vae.score_samples(Xte, n_importance=50, random_state=3)
+    logp = digits_vae.score_samples(Xte, n_importance=1000, random_state=4)
+    for lo, hi in [(elbo, iw5), (iw5, iw50), (iw50, logp)]:
+        diff = hi - lo  # independent draws: the paired differences carry the Monte Carlo noise
+        assert diff.mean() > -3 * diff.std() / math.sqrt(len(diff))
+    assert (logp - elbo).mean() > 5 * (logp - elbo).std() / math.sqrt(len(Xte))  # a real gap
+    # the 1-sample importance estimate is an unbiased estimate of the analytic-KL ELBO
+    iw1 = digits_vae.score_samples(Xte, n_importance=1, random_state=5)
+    diff = iw1 - digits_vae.elbo(Xte, random_state=6)
+    assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(len(diff))
+
+
+def test_active_units_and_posterior_match_numpy(digits_vae, digits_split):
+    Xtr, _ = digits_split
+    Z = digits_vae.transform(Xtr)
+    var = np.cov(Z.T.astype(np.float64)).diagonal()
+    count, v = digits_vae.active_units(Xtr, return_variances=True)
+    np.testing.assert_allclose(v, var, rtol=1e-6)
+    assert count == int((var > 0.01).sum())
+    assert digits_vae.active_units(Xtr, threshold=np.inf) == 0
+    qz = digits_vae.posterior(Xtr)
+    assert qz.batch_shape == (len(Xtr),) and qz.mean.device.type == "cpu"
+    np.testing.assert_array_equal(qz.mean.numpy(), Z)
+    assert (qz.stddev > 0).all()
+
+
+def test_sample_is_seeded_and_in_range(digits_vae):
+    a = digits_vae.sample(7, random_state=3)
+    np.testing.assert_array_equal(a, digits_vae.sample(7, random_state=3))
+    assert a.shape == (7, 64) and a.min() >= 0 and a.max() <= 1  # Bernoulli means
+    draws = digits_vae.sample(7, random_state=3, mean=False)
+    assert set(np.unique(draws)) <= {0.0, 1.0}
+
+
+# ---------------------------------------------------------------------- training variants
+def test_beta_above_one_trades_reconstruction_for_kl(digits_split):
+    Xtr, _ = digits_split
+    kw = dict(n_components=4, hidden=(32,), max_epochs=10, batch_size=32, lr=3e-3, patience=None, **FAST)
+    h1 = VAE(beta=1.0, **kw).fit(Xtr).history_
+    h4 = make_model("beta-vae", **kw).fit(Xtr).history_
+    assert h4["train_kl"][-1] < h1["train_kl"][-1]
+    assert h4["train_rec"][-1] > h1["train_rec"][-1]
+
+
+def test_learned_variance_beats_unit_variance_on_held_out_digits(digits_split):
+    Xtr, Xte = digits_split
+    kw = dict(n_components=4, hidden=(32,), max_epochs=10, batch_size=32, lr=3e-3, patience=None, **FAST)
+    learned = VAE(likelihood="gaussian-learned", **kw).fit(Xtr)
+    unit = VAE(likelihood="gaussian", **kw).fit(Xtr)
+    assert all(np.isfinite(v).all() for v in learned.history_.values())
+    assert learned.score_samples(Xte, n_importance=50).mean() > unit.score_samples(Xte, n_importance=50).mean()
+
+
+def test_kl_warmup_ramps_beta(digits_split):
+    Xtr, _ = digits_split
+    h = VAE(n_components=2, hidden=(8,), beta=2.0, kl_warmup=4, max_epochs=6, patience=None, **FAST).fit(Xtr[:100]).history_
+    np.testing.assert_allclose(h["train_beta"], [2.0 * min(1.0, (e + 1) / 4) for e in range(6)])
+
+
+def test_iwae_with_one_sample_is_the_elbo_objective(digits_vae, digits_split):
+    import copy
+
+    Xtr, _ = digits_split
+    elbo_mod = copy.deepcopy(digits_vae.module_)
+    iwae_mod = copy.deepcopy(digits_vae.module_)
+    iwae_mod.objective, iwae_mod.n_samples = "iwae", 1
+    x = torch.as_tensor(Xtr[:50])
+    torch.manual_seed(7)
+    out_e = elbo_mod(x, 0)
+    torch.manual_seed(7)
+    out_i = iwae_mod(x, 0)
+    torch.testing.assert_close(out_i.terms["rec"], out_e.terms["rec"])  # the same draws
+    # the objectives differ only in KL estimator (closed form vs one sample): equal in expectation
+    xr = torch.as_tensor(np.repeat(Xtr[:1], 20000, axis=0))
+    with torch.no_grad():
+        e = elbo_mod(xr, 0).terms["elbo"].numpy()
+        i = iwae_mod(xr, 0).terms["iwae"].numpy()
+    diff = i - e  # independent draws of the same x
+    assert abs(diff.mean()) < 4 * diff.std() / math.sqrt(len(diff))
+
+
+def test_iwae_objective_trains_and_logs_its_bound(digits_split):
+    Xtr, _ = digits_split
+    h = VAE(n_components=2, hidden=(8,), objective="iwae", n_samples=5, max_epochs=2, **FAST).fit(Xtr[:200]).history_
+    assert np.allclose(h["train_iwae"], -np.array(h["train_loss"]))
+    assert all(b >= e for b, e in zip(h["val_iwae"], h["val_elbo"]))  # IWAE_5 >= ELBO on the same draws
+
+
+# ---------------------------------------------------------------------- errors, persistence
+@pytest.mark.parametrize("param, value", [
+    ("beta", 0.0), ("beta", -1.0), ("n_samples", 0), ("objective", "wake-sleep"), ("likelihood", "poisson"),
+    ("kl_warmup", -1), ("hidden", (0,)),
+])
+def test_bad_parameters_name_the_parameter(param, value):
+    X = np.random.default_rng(0).random((20, 3))
+    with pytest.raises(ValueError, match=param):
+        VAE(**{param: value}, **FAST).fit(X)
+
+
+def test_bernoulli_needs_unit_interval_data():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match=r"\[0, 1\].*ranges over"):
+        VAE(**FAST).fit(X)
+    VAE(likelihood="gaussian", max_epochs=1, hidden=(4,), **FAST).fit(X)  # fine with a Gaussian
+
+
+def test_method_arguments_are_checked(digits_vae, digits_split):
+    Xtr, _ = digits_split
+    with pytest.raises(ValueError, match="n_importance"):
+        digits_vae.score_samples(Xtr[:3], n_importance=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        digits_vae.elbo(Xtr[:3], n_samples=0)
+
+
+def test_score_samples_is_deterministic_and_independent_of_chunking(digits_vae, digits_split):
+    _, Xte = digits_split
+    a = digits_vae.score_samples(Xte[:40], n_importance=200, random_state=9)
+    np.testing.assert_array_equal(a, digits_vae.score_samples(Xte[:40], n_importance=200, random_state=9))
+    b = digits_vae.score_samples(Xte[:40], n_importance=200, batch_size=7, random_state=9)  # other draws
+    assert abs(a.mean() - b.mean()) < 0.5
+    assert digits_vae.score(Xte[:40]) == pytest.approx(digits_vae.score_samples(Xte[:40]).mean())
+
+
+def test_save_load_round_trip(digits_vae, digits_split, tmp_path):
+    _, Xte = digits_split
+    digits_vae.save(tmp_path / "vae.safetensors")
+    back = latentzoo.load(tmp_path / "vae.safetensors")
+    assert back.get_params() == digits_vae.get_params()
+    np.testing.assert_array_equal(back.score_samples(Xte[:20], n_importance=30), digits_vae.score_samples(Xte[:20], n_importance=30))
+    assert back.history_ == digits_vae.history_
+
+
+def test_resume_equals_an_uninterrupted_fit(digits_split, tmp_path):
+    Xtr, _ = digits_split
+    kw = dict(n_components=2, hidden=(8,), n_samples=2, kl_warmup=3, patience=None, batch_size=64, **FAST)
+    full = VAE(max_epochs=5, checkpoint_dir=str(tmp_path / "full"), **kw).fit(Xtr[:200])
+    VAE(max_epochs=2, checkpoint_dir=str(tmp_path / "part"), **kw).fit(Xtr[:200])
+    res = VAE(max_epochs=5, checkpoint_dir=str(tmp_path / "part"), **kw).fit(Xtr[:200], resume=True)
+    for p, r in zip(full.module_.parameters(), res.module_.parameters()):
+        assert torch.equal(p, r)
+    assert full.history_ == res.history_
