@@ -1,0 +1,113 @@
+"""One look for every latentzoo figure: colours, sizes, and the few helpers that apply them.
+
+Figures are created with :func:`matplotlib.pyplot.subplots` (``layout="constrained"``),
+so they show with ``plt.show()`` in scripts and inline in notebooks; the plotting
+functions never call ``show`` themselves. Callers that make many figures (the report)
+close them, e.g. ``figure_to_png_bytes(fig, close=True)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+#: qualitative colours, one per model / class (matplotlib's tab10)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+           "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+#: figure sizes in inches, by kind of figure
+FIGSIZE = {"square": (5.5, 5.0), "wide": (8.0, 4.2), "grid": (6.0, 6.0)}
+IMAGE_CMAP = "gray"        # images: white strokes on black (MNIST convention)
+PAD_COLOR = "white"        # the gaps between tiled images
+DENSITY_CMAP = "Blues"     # density backgrounds
+CONTINUOUS_CMAP = "viridis"
+POINT_SIZE = 12
+MAX_DISCRETE_LABELS = 20   # more distinct labels than this: continuous colour bar
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kw):
+    """``plt.subplots`` with the house layout (constrained), returns ``(fig, axes)``."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(nrows, ncols, figsize=figsize or FIGSIZE["square"], layout="constrained", **kw)
+
+
+def figure_and_axes(ax=None, *, figsize=None):
+    """``(ax.figure, ax)`` for a given axes, else a new single-axes figure."""
+    if ax is not None:
+        return ax.figure, ax
+    return subplots(figsize=figsize)
+
+
+def model_name(model) -> str:
+    return type(model).__name__
+
+
+def as_model_dict(models) -> dict:
+    """Accept ``{name: model}`` or one model (named by its class)."""
+    if isinstance(models, dict):
+        if not models:
+            raise ValueError("models: expected at least one fitted model, got an empty dict")
+        return dict(models)
+    return {model_name(models): models}
+
+
+def _is_discrete(y: np.ndarray) -> bool:
+    if y.dtype.kind in "biuOUSb":
+        return True
+    if y.dtype.kind == "f":
+        finite = y[np.isfinite(y)]
+        return bool(np.all(finite == np.round(finite))) and len(np.unique(finite)) <= MAX_DISCRETE_LABELS
+    return False
+
+
+def label_encoding(y):
+    """How labels ``y`` map to colours: ``(values, cmap, vmin, vmax, classes)``.
+
+    Discrete labels (at most :data:`MAX_DISCRETE_LABELS` distinct values) become class
+    indices on a qualitative map (``classes`` the sorted distinct labels); other labels
+    are shown on a continuous map (``classes=None``).
+    """
+    import matplotlib
+    from matplotlib.colors import ListedColormap
+
+    y = np.asarray(y)
+    classes = np.unique(y)
+    if _is_discrete(y) and len(classes) <= MAX_DISCRETE_LABELS:
+        base = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
+        cmap = ListedColormap([base(i) for i in range(len(classes))])
+        return np.searchsorted(classes, y).astype(float), cmap, -0.5, len(classes) - 0.5, classes
+    v = y.astype(float)
+    return v, matplotlib.colormaps[CONTINUOUS_CMAP], float(np.nanmin(v)), float(np.nanmax(v)), None
+
+
+def label_colors(y, n: int):
+    """RGBA colour of each of the ``n`` rows, the same as :func:`scatter_labelled` gives them."""
+    from matplotlib.colors import Normalize, to_rgba
+
+    if y is None:
+        return [to_rgba(PALETTE[0])] * n
+    values, cmap, vmin, vmax, _ = label_encoding(y)
+    return list(cmap(Normalize(vmin, vmax)(values)))
+
+
+def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, **kw):
+    """One scatter of the (n, 2) points ``P`` (offsets in row order), coloured by ``y``.
+
+    Discrete labels get a qualitative colour map and a legend, other labels a
+    continuous map and a colour bar, ``y=None`` one colour. Returns the ``PathCollection``.
+    """
+    from matplotlib.lines import Line2D
+
+    if y is None:
+        return ax.scatter(P[:, 0], P[:, 1], s=s, alpha=alpha, color=PALETTE[0], linewidths=0, **kw)
+    if np.shape(y)[0] != P.shape[0]:
+        raise ValueError(f"y has {np.shape(y)[0]} labels but X has {P.shape[0]} rows")
+    values, cmap, vmin, vmax, classes = label_encoding(y)
+    coll = ax.scatter(P[:, 0], P[:, 1], c=values, cmap=cmap, vmin=vmin, vmax=vmax, s=s, alpha=alpha,
+                      linewidths=0, **kw)
+    if classes is None:
+        ax.figure.colorbar(coll, ax=ax, label="label")
+        return coll
+    handles = [Line2D([], [], marker="o", linestyle="", color=cmap(i), label=str(c))
+               for i, c in enumerate(classes)]
+    ax.legend(handles=handles, title="label", fontsize="small", title_fontsize="small",
+              loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, handletextpad=0.2)
+    return coll

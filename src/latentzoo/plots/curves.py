@@ -1,0 +1,120 @@
+"""Curves: training histories of the neural models, PCA's explained variance."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ._style import FIGSIZE, PALETTE, as_model_dict, figure_and_axes, model_name
+
+__all__ = ["training_curves", "explained_variance", "explained_variance_ratio"]
+
+logger = logging.getLogger(__name__)
+
+
+def training_curves(models, *, ax=None, title=None):
+    """Training (solid) and validation (dashed) loss per epoch from each model's ``history_``.
+
+    The best epoch (``history_["best_epoch"]``, 1-based, the weights kept by early
+    stopping) is marked with a star. The y axis is logarithmic when every loss is
+    positive. Models without a ``history_`` (closed-form fits such as PCA) are skipped
+    with a log message.
+
+    Parameters
+    ----------
+    models : dict of name -> fitted model, or one fitted model
+    ax : matplotlib Axes, optional
+    title : str, optional
+
+    Raises
+    ------
+    ValueError
+        When no model has a training history.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    models = as_model_dict(models)
+    histories = {name: m.history_ for name, m in models.items() if isinstance(getattr(m, "history_", None), dict)}
+    skipped = [name for name in models if name not in histories]
+    if skipped:
+        logger.info("training_curves: no history_ (not trained iteratively) for %s", ", ".join(skipped))
+    if not histories:
+        raise ValueError(f"training_curves needs models trained by epochs (with history_); none of "
+                         f"{', '.join(models)} has one")
+    fig, ax = figure_and_axes(ax, figsize=FIGSIZE["wide"])
+    all_losses = []
+    for i, (name, h) in enumerate(histories.items()):
+        color = PALETTE[i % len(PALETTE)]
+        train = np.asarray(h.get("train_loss", []), dtype=float)
+        val = np.asarray(h.get("val_loss", []), dtype=float)
+        all_losses += [train, val]
+        if len(train):
+            ax.plot(np.arange(1, len(train) + 1), train, color=color, label=f"{name} train")
+        if len(val):
+            ax.plot(np.arange(1, len(val) + 1), val, color=color, linestyle="--", label=f"{name} validation")
+        best = h.get("best_epoch")
+        ref = val if len(val) else train
+        if best is not None and 1 <= int(best) <= len(ref):
+            ax.plot([int(best)], [ref[int(best) - 1]], marker="*", markersize=12, color=color,
+                    markeredgecolor="black", linestyle="", gid="best_epoch",
+                    label=f"{name} best epoch ({int(best)})")
+    values = np.concatenate(all_losses) if all_losses else np.empty(0)
+    if values.size and np.all(values[np.isfinite(values)] > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per sample (negative ELBO or reconstruction loss)")
+    ax.legend(fontsize="small", frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title or "Training curves")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    return fig
+
+
+def explained_variance_ratio(model) -> np.ndarray:
+    """Share of the total variance carried by each component.
+
+    PCA: its ``explained_variance_ratio_``. PPCA: ``lambda_i / trace(C)`` of the model
+    covariance ``C = W W^T + sigma2 I``, whose trace is ``sum_i lambda_i + (d - q) sigma2``
+    (for the closed-form fit that is the sample covariance's trace, so the ratios equal
+    PCA's).
+    """
+    ratio = getattr(model, "explained_variance_ratio_", None)
+    if ratio is not None:
+        return np.asarray(ratio, dtype=float)
+    ev = getattr(model, "explained_variance_", None)
+    s2 = getattr(model, "noise_variance_", None)
+    d = getattr(model, "n_features_in_", None)
+    if ev is None or s2 is None or d is None:
+        raise ValueError(f"explained_variance needs a fitted linear model (PCA, PPCA); {model_name(model)} "
+                         "has no explained_variance_ratio_ / explained_variance_")
+    ev = np.asarray(ev, dtype=float)
+    return ev / (ev.sum() + (int(d) - len(ev)) * float(s2))
+
+
+def explained_variance(pca_model, ax=None, *, title=None):
+    """Bars of the explained-variance ratio per component and the cumulative curve.
+
+    Parameters
+    ----------
+    pca_model : fitted PCA or PPCA
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    ratio = explained_variance_ratio(pca_model)
+    k = np.arange(1, len(ratio) + 1)
+    fig, ax = figure_and_axes(ax, figsize=FIGSIZE["wide"])
+    ax.bar(k, ratio, color=PALETTE[0], label="per component")
+    cum = np.cumsum(ratio)
+    ax.plot(k, cum, color=PALETTE[1], marker="o", markersize=4, label="cumulative", gid="cumulative")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("component")
+    ax.set_ylabel("explained variance ratio")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(frameon=False, loc="center right")
+    ax.set_title(title or f"{model_name(pca_model)}: explained variance "
+                          f"({len(ratio)} components, {100 * cum[-1]:.1f}% in total)")
+    return fig
