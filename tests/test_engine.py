@@ -1,0 +1,111 @@
+"""The training engine on a toy module: history, early stopping, checkpoints, progress bar."""
+import math
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from latentzoo.neural.checkpoint import save_checkpoint
+from latentzoo.neural.engine import EngineConfig, LossOutput, TensorBatches, _progress, train
+
+
+class Toy(nn.Module):
+    """Scalar ``w`` pulled towards the training data (mean 10); validation loss ``(w - 3)^2``.
+
+    Validation improves while ``w`` climbs to 3, then worsens: the best epoch is known
+    from the weights, and a snapshot of ``w`` is kept at every validation pass.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.snapshots = {}
+
+    def forward(self, x, epoch):
+        if self.training:
+            per = (x - self.w).pow(2).sum(-1)  # (B,)
+        else:
+            self.snapshots[epoch] = self.w.detach().clone()
+            per = (self.w - 3.0).pow(2).expand(len(x))
+        return LossOutput(per.mean(), {"sq": per})
+
+
+def _data(n=64):
+    return TensorBatches(10 + torch.randn(n, 1, generator=torch.Generator().manual_seed(0)), 16)
+
+
+def _train(cfg, val=True, module=None, **kw):
+    module = module or Toy()
+    hist = train(module, _data(), _data(16) if val else None, cfg, seed=0, device=torch.device("cpu"), **kw)
+    return module, hist
+
+
+def test_history_keys_and_lengths():
+    _, h = _train(EngineConfig(lr=0.1, max_epochs=4, patience=None, verbose=0))
+    assert {"train_loss", "val_loss", "train_sq", "val_sq", "best_epoch", "stopped_epoch"} <= set(h)
+    assert len(h["train_loss"]) == len(h["val_loss"]) == len(h["train_sq"]) == 4 == h["stopped_epoch"]
+    # the loss is the mean of the per-sample term here, so the logged means agree
+    assert h["train_loss"] == pytest.approx(h["train_sq"])
+
+
+def test_early_stopping_restores_best_weights_and_respects_patience():
+    patience = 3
+    m, h = _train(EngineConfig(lr=0.5, max_epochs=50, patience=patience, verbose=0))
+    best = h["best_epoch"]  # 1-based
+    assert h["val_loss"][best - 1] == min(h["val_loss"])
+    assert 1 < best < h["stopped_epoch"]  # improved for a while, then got worse
+    assert h["stopped_epoch"] == best + patience  # stopped after exactly `patience` bad epochs
+    assert all(v > h["val_loss"][best - 1] for v in h["val_loss"][best:])
+    assert torch.equal(m.w.detach(), m.snapshots[best - 1])  # weights of the best epoch, not the last
+    assert not torch.equal(m.w.detach(), m.snapshots[h["stopped_epoch"] - 1])
+
+
+def test_no_validation_watches_train_loss():
+    m, h = _train(EngineConfig(lr=0.5, max_epochs=30, patience=2, verbose=0), val=False)
+    assert h["val_loss"] == []
+    assert h["train_loss"][h["best_epoch"] - 1] == min(h["train_loss"])
+    assert math.isclose(float(m.w.detach()), 10, abs_tol=1.0)  # the train loss pulls w to the data mean
+
+
+def test_resume_matches_uninterrupted(tmp_path):
+    cfg = dict(lr=0.2, patience=None, verbose=0, fingerprint="toy")
+    full, hf = _train(EngineConfig(max_epochs=6, checkpoint_dir=str(tmp_path / "a"), **cfg))
+    _train(EngineConfig(max_epochs=2, checkpoint_dir=str(tmp_path / "b"), **cfg))
+    res, hr = _train(EngineConfig(max_epochs=6, checkpoint_dir=str(tmp_path / "b"), **cfg), resume=True)
+    assert torch.equal(full.w, res.w) and hf == hr
+
+
+def test_checkpoint_fingerprint_mismatch_is_clear_error(tmp_path):
+    _train(EngineConfig(max_epochs=1, checkpoint_dir=str(tmp_path), fingerprint="one", verbose=0))
+    with pytest.raises(ValueError, match="different model or data"):
+        _train(EngineConfig(max_epochs=2, checkpoint_dir=str(tmp_path), fingerprint="two", verbose=0), resume=True)
+
+
+def test_corrupted_checkpoint_is_clear_error(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"x": torch.zeros(3)}, "fp")
+    path.write_bytes(path.read_bytes()[:40])  # truncated
+    with pytest.raises(ValueError, match="unreadable"):
+        _train(EngineConfig(max_epochs=2, checkpoint_dir=str(tmp_path), fingerprint="fp", verbose=0), resume=True)
+
+
+def test_nan_loss_raises_with_epoch_and_restores_finite_weights():
+    class Bomb(Toy):
+        def forward(self, x, epoch):
+            out = super().forward(x, epoch)
+            return out if epoch < 2 or not self.training else LossOutput(out.loss * float("nan"), out.terms)
+
+    from latentzoo.neural.engine import TrainingDiverged
+
+    m = Bomb()
+    with pytest.raises(TrainingDiverged, match="epoch 3"):
+        _train(EngineConfig(lr=0.1, max_epochs=5, patience=None, verbose=0), module=m)
+    assert torch.isfinite(m.w).all()
+
+
+def test_progress_bar_off_when_quiet(monkeypatch):
+    assert _progress(EngineConfig(verbose=0), 0).disable
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert not _progress(EngineConfig(verbose=1), 0).disable
+    assert _progress(EngineConfig(verbose=0), 0).disable
