@@ -1,0 +1,168 @@
+"""Binarised-MNIST test NLL of latentzoo's VAE (ELBO- and IWAE-trained) beside published anchors.
+
+Usage::
+
+    python benchmarks/bench_vae.py /work/shared/data/binarized-mnist \
+        [--objective elbo|iwae|both] [--minutes 45] [--k-eval 5000] [--threads 2] \
+        [--limit-train N] [--limit-test N] [--out benchmarks/results/vae.json]
+
+Model: the IWAE paper's one-stochastic-layer MLP (784-200-200-50, tanh, Bernoulli
+decoder), Adam lr 1e-3, batch 100. Data: the statically binarised MNIST of Larochelle
+(50k train / 10k valid / 10k test). The train and valid files are concatenated and the
+engine holds out a random 10k of the 60k for early stopping (same sizes as the official
+split, not the same rows). Training time: one epoch is timed, then the fit resumes from its
+checkpoint with ``max_epochs`` chosen so the whole fit ends within ``--minutes`` (per model).
+
+Reported: test NLL = -mean score_samples with ``--k-eval`` importance samples, and the
+throughput of ``score_samples`` (points x samples / s) against a loop that scores one point
+per call (samples still batched) and a naive loop of one point and one sample per call,
+timed alternately, medians of the repeats.
+
+Anchors (test NLL, nats) as quoted in issue 4: the IWAE paper (Burda et al., 2016) VAE 88.71
+and IWAE k=50 87.10; the pythae benchmark (Chadebec et al., 2022) VAE 89.78 and IWAE 86.82.
+Targets: the ELBO-trained VAE below 89.78, the IWAE-trained model below the VAE.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ANCHORS = {
+    "IWAE paper VAE (k=1)": 88.71,
+    "IWAE paper IWAE (k=50)": 87.10,
+    "pythae VAE": 89.78,
+    "pythae IWAE": 86.82,
+}
+
+
+def load_split(data_dir: Path, split: str, limit: int | None) -> np.ndarray:
+    path = data_dir / f"binarized_mnist_{split}.amat.gz"
+    if not path.exists():
+        path = data_dir / f"binarized_mnist_{split}.amat"
+    try:
+        from latentzoo import load_dataset
+
+        X = load_dataset(str(path)).X
+    except ImportError:  # fall back on numpy if the loader is absent
+        X = np.loadtxt(path, dtype=np.float32)
+    return np.ascontiguousarray(X[:limit] if limit else X, dtype=np.float32)
+
+
+def train(objective: str, k: int, X: np.ndarray, minutes: float, seed: int, max_epochs_cap: int):
+    from latentzoo import VAE
+
+    kw = dict(n_components=50, hidden=(200, 200), activation="tanh", likelihood="bernoulli",
+              objective=objective, n_samples=k, lr=1e-3, batch_size=100, validation_fraction=1 / 6,
+              patience=10, device="cpu", random_state=seed, verbose=0)
+    with tempfile.TemporaryDirectory() as ckpt:
+        t0 = time.perf_counter()
+        VAE(max_epochs=1, checkpoint_dir=ckpt, **kw).fit(X)
+        per_epoch = time.perf_counter() - t0
+        epochs = max(1, min(max_epochs_cap, int(minutes * 60 / per_epoch)))
+        vae = VAE(max_epochs=epochs, checkpoint_dir=ckpt, **kw).fit(X, resume=True)
+        fit_s = time.perf_counter() - t0
+    return vae, {"epoch_s": per_epoch, "max_epochs": epochs, "fit_s": fit_s,
+                 "best_epoch": vae.history_["best_epoch"], "stopped_epoch": vae.history_["stopped_epoch"]}
+
+
+def throughput(vae, X: np.ndarray, k: int, repeats: int = 3) -> dict:
+    """Points x samples per second: batched score_samples vs per-point and naive loops, alternated."""
+    m = min(len(X), 50)
+    Xs = X[:m]
+    k_naive = min(k, 20)
+    t_batch, t_point, t_naive = [], [], []
+    for r in range(repeats):
+        t = time.perf_counter()
+        for i in range(m):
+            vae.score_samples(Xs[i : i + 1], n_importance=k, random_state=r)
+        t_point.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        vae.score_samples(Xs, n_importance=k, random_state=r)
+        t_batch.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for i in range(min(m, 5)):
+            for j in range(k_naive):
+                vae.score_samples(Xs[i : i + 1], n_importance=1, random_state=j)
+        t_naive.append(time.perf_counter() - t)
+    rate = lambda n, ts: n / statistics.median(ts)  # noqa: E731
+    out = {"points": m, "k": k, "batched": rate(m * k, t_batch), "per_point_loop": rate(m * k, t_point),
+           "naive_loop": rate(min(m, 5) * k_naive, t_naive)}
+    out["speedup_vs_per_point"] = out["batched"] / out["per_point_loop"]
+    out["speedup_vs_naive"] = out["batched"] / out["naive_loop"]
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--objective", choices=["elbo", "iwae", "both"], default="both")
+    ap.add_argument("--k-train", type=int, default=5, help="k of the IWAE objective (default 5)")
+    ap.add_argument("--minutes", type=float, default=45.0, help="training budget per model")
+    ap.add_argument("--max-epochs", type=int, default=3280, help="cap on epochs (IWAE paper: 3280)")
+    ap.add_argument("--k-eval", type=int, default=5000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit-train", type=int, default=None, help="first N rows of train and of valid")
+    ap.add_argument("--limit-test", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/vae.json"))
+    args = ap.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    Xtr = np.vstack([load_split(args.data_dir, "train", args.limit_train),
+                     load_split(args.data_dir, "valid", args.limit_train and args.limit_train // 5)])
+    Xte = load_split(args.data_dir, "test", args.limit_test)
+    objectives = ["elbo", "iwae"] if args.objective == "both" else [args.objective]
+    smoke = bool(args.limit_train or args.limit_test or args.minutes < 10 or args.k_eval < 1000)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; train+valid {Xtr.shape}, "
+          f"test {Xte.shape}; k_eval={args.k_eval}; {'SMOKE RUN (not comparable to the anchors)' if smoke else ''}")
+
+    results = {"torch_threads": torch.get_num_threads(), "torch": torch.__version__, "k_eval": args.k_eval,
+               "n_train": len(Xtr), "n_test": len(Xte), "minutes_per_model": args.minutes, "smoke": smoke,
+               "anchors": ANCHORS, "models": {}}
+    for obj in objectives:
+        k = args.k_train if obj == "iwae" else 1
+        vae, fit = train(obj, k, Xtr, args.minutes, args.seed, args.max_epochs)
+        t = time.perf_counter()
+        ll = vae.score_samples(Xte, n_importance=args.k_eval, random_state=args.seed)
+        eval_s = time.perf_counter() - t
+        elbo = vae.elbo(Xte, random_state=args.seed)
+        au = vae.active_units(Xte)
+        nll, se = float(-ll.mean()), float(ll.std() / math.sqrt(len(ll)))
+        results["models"][f"{obj} k={k}"] = {**fit, "test_nll": nll, "test_nll_se": se,
+                                              "test_neg_elbo": float(-elbo.mean()), "active_units": au,
+                                              "eval_s": eval_s}
+        print(f"  {obj} k={k}: {fit['stopped_epoch']} epochs ({fit['epoch_s']:.1f} s/epoch, best "
+              f"{fit['best_epoch']}), test NLL {nll:.2f} +- {se:.2f}, -ELBO {-elbo.mean():.2f}, "
+              f"active units {au}/50, eval {eval_s:.0f} s")
+        if "throughput" not in results:
+            results["throughput"] = throughput(vae, Xte, min(args.k_eval, 1000))
+
+    print("\n| model | test NLL (nats) |\n|---|---|")
+    for name, r in results["models"].items():
+        print(f"| latentzoo VAE, {name}, k_eval={args.k_eval}{' (smoke)' if smoke else ''} | "
+              f"{r['test_nll']:.2f} +- {r['test_nll_se']:.2f} |")
+    for name, v in ANCHORS.items():
+        print(f"| {name} | {v:.2f} |")
+    tp = results["throughput"]
+    print(f"\nscore_samples throughput ({tp['points']} points, k={tp['k']}, {torch.get_num_threads()} threads, "
+          f"medians): batched {tp['batched']:.3g} pt*samples/s; one point per call {tp['per_point_loop']:.3g} "
+          f"({tp['speedup_vs_per_point']:.1f}x); one point and one sample per call {tp['naive_loop']:.3g} "
+          f"({tp['speedup_vs_naive']:.0f}x)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
