@@ -19,7 +19,6 @@ import latentzoo
 from latentzoo import plots
 from latentzoo.data.synthetic import gaussian_mixture_density
 
-matplotlib.use("Agg")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHAPE = (8, 8)
 FAST = dict(hidden=(16,), max_epochs=2, batch_size=128, verbose=0, random_state=0, device="cpu")
@@ -122,6 +121,19 @@ def test_latent_scatter_continuous_labels_get_a_colorbar(fitted, data):
     X, _ = data
     fig = plots.latent_scatter(fitted["pca"], X, y=np.linspace(0, 1, len(X)) ** 2)
     assert len(fig.axes) == 2 and fig.axes[0].get_legend() is None  # main axes + colour bar
+
+
+def test_latent_scatter_one_dimensional_codes_against_the_label(data):
+    X, y = data
+    model = latentzoo.PCA(1).fit(X)
+    offsets = np.asarray(plots.latent_scatter(model, X, y).axes[0].collections[0].get_offsets())
+    np.testing.assert_allclose(offsets[:, 0], model.transform(X)[:, 0])
+    np.testing.assert_array_equal(offsets[:, 1], y)
+
+
+def test_figure_to_png_bytes_rejects_non_figures():
+    with pytest.raises(ValueError, match="Figure"):
+        plots.figure_to_png_bytes(object())
 
 
 # ---------------------------------------------------------------------- posterior ellipses
@@ -260,6 +272,17 @@ def test_reconstructions_of_non_image_data_are_lines(rng):
         np.testing.assert_allclose(rec.get_ydata(), R[k], atol=1e-10)
 
 
+def test_reconstructions_of_2d_data_are_drawn_in_the_plane(rng):
+    X = rng.normal(size=(40, 2)) * [2.0, 0.3]
+    model = latentzoo.PCA(1).fit(X)
+    fig = plots.reconstructions({"pca": model}, X, n=5)
+    ax = fig.axes[0]
+    original, rec = [c for c in ax.collections if c.get_label() in ("original", "pca")]
+    np.testing.assert_allclose(original.get_offsets(), X[:5])
+    sk = SkPCA(1).fit(X)
+    np.testing.assert_allclose(rec.get_offsets(), sk.inverse_transform(sk.transform(X[:5])), atol=1e-10)
+
+
 @pytest.mark.parametrize("name", ["ppca", "vae"])
 def test_samples_show_model_sample(fitted, name):
     model = fitted[name]
@@ -322,7 +345,7 @@ def test_training_curves_need_a_trained_model(fitted):
         plots.training_curves({"pca": fitted["pca"], "ppca": fitted["ppca"]})
 
 
-def test_training_curves_linear_scale_when_a_loss_is_negative(fitted):
+def test_training_curves_linear_scale_when_a_loss_is_negative():
     class Fake:
         history_ = {"train_loss": [3.0, -1.0], "val_loss": [2.0, -0.5], "best_epoch": 2}
 

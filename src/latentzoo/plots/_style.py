@@ -88,16 +88,22 @@ def label_colors(y, n: int):
     return list(cmap(Normalize(vmin, vmax)(values)))
 
 
-def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, **kw):
+def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, extra_handles=(), **kw):
     """One scatter of the (n, 2) points ``P`` (offsets in row order), coloured by ``y``.
 
     Discrete labels get a qualitative colour map and a legend, other labels a
-    continuous map and a colour bar, ``y=None`` one colour. Returns the ``PathCollection``.
+    continuous map and a colour bar, ``y=None`` one colour; ``extra_handles`` join the
+    legend. Returns the ``PathCollection``.
     """
     from matplotlib.lines import Line2D
 
+    legend_kw = dict(fontsize="small", title_fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5),
+                     frameon=False, handletextpad=0.3)
     if y is None:
-        return ax.scatter(P[:, 0], P[:, 1], s=s, alpha=alpha, color=PALETTE[0], linewidths=0, **kw)
+        coll = ax.scatter(P[:, 0], P[:, 1], s=s, alpha=alpha, color=PALETTE[0], linewidths=0, **kw)
+        if extra_handles:
+            ax.legend(handles=list(extra_handles), **legend_kw)
+        return coll
     if np.shape(y)[0] != P.shape[0]:
         raise ValueError(f"y has {np.shape(y)[0]} labels but X has {P.shape[0]} rows")
     values, cmap, vmin, vmax, classes = label_encoding(y)
@@ -105,9 +111,10 @@ def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, **kw
                       linewidths=0, **kw)
     if classes is None:
         ax.figure.colorbar(coll, ax=ax, label="label")
+        if extra_handles:
+            ax.legend(handles=list(extra_handles), fontsize="small", frameon=False)
         return coll
     handles = [Line2D([], [], marker="o", linestyle="", color=cmap(i), label=str(c))
                for i, c in enumerate(classes)]
-    ax.legend(handles=handles, title="label", fontsize="small", title_fontsize="small",
-              loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, handletextpad=0.2)
+    ax.legend(handles=handles + list(extra_handles), title="label", **legend_kw)
     return coll

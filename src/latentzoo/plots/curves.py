@@ -62,11 +62,16 @@ def training_curves(models, *, ax=None, title=None):
                     label=f"{name} best epoch ({int(best)})")
     values = np.concatenate(all_losses) if all_losses else np.empty(0)
     if values.size and np.all(values[np.isfinite(values)] > 0):
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss per sample (negative ELBO or reconstruction loss)")
+    ax.set_ylabel("loss per sample")
     ax.legend(fontsize="small", frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_title(title or "Training curves")
+    ax.set_title(title or "Training curves (solid: training, dashed: validation)")
     ax.xaxis.get_major_locator().set_params(integer=True)
     return fig
 

@@ -142,7 +142,8 @@ def reconstructions(models, X, n=8, image_shape=None, *, title=None):
     image_shape : (h, w), optional
         Show images when the data are images (or the model has an ``image_shape``);
         otherwise each sample gets a panel with the original and the reconstructions
-        as lines over the feature index.
+        as lines over the feature index (2-D data: points in the plane, each joined to
+        its reconstructions).
     title : str, optional
 
     Returns
@@ -166,6 +167,8 @@ def reconstructions(models, X, n=8, image_shape=None, *, title=None):
             _row_label(ax, name)
         fig.suptitle(title)
         return fig
+    if X.shape[1] == 2:
+        return _reconstructions_2d(X, recs, title)
     ncols = min(len(X), 4)
     nrows = math.ceil(len(X) / ncols)
     fig, axes = subplots(nrows, ncols, figsize=(3.0 * ncols, 2.4 * nrows + 0.6), squeeze=False)
@@ -181,6 +184,24 @@ def reconstructions(models, X, n=8, image_shape=None, *, title=None):
     handles, names = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, names, loc="outside lower center", ncols=len(labels), frameon=False)
     fig.suptitle(title)
+    return fig
+
+
+def _reconstructions_2d(X, recs, title):
+    """2-D data: originals and reconstructions in the plane, each joined to its original."""
+    from matplotlib.collections import LineCollection
+
+    fig, ax = subplots(figsize=FIGSIZE["square"])
+    ax.scatter(X[:, 0], X[:, 1], color="black", s=25, label="original", zorder=3)
+    for i, (name, R) in enumerate(recs.items()):
+        color = PALETTE[i % len(PALETTE)]
+        ax.add_collection(LineCollection(np.stack([X, R], axis=1), colors=color, linewidths=0.8, alpha=0.6))
+        ax.scatter(R[:, 0], R[:, 1], color=color, s=25, marker="s", label=name, zorder=3)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title(title)
     return fig
 
 
@@ -210,8 +231,8 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, title=Non
         _, ax = subplots(figsize=FIGSIZE["square"] if S.shape[1] == 2 else FIGSIZE["wide"])
     if S.shape[1] == 2:
         ax.scatter(S[:, 0], S[:, 1], s=10, color=PALETTE[0], alpha=0.7, linewidths=0)
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
         ax.set_aspect("equal", adjustable="datalim")
     else:
         plot_vectors(ax, S, colors=[PALETTE[0]] * len(S))
@@ -276,8 +297,8 @@ def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None):
             ax.plot(P[:, 0], P[:, 1], color="0.6", linewidth=1, zorder=1)
             ax.scatter(P[:, 0], P[:, 1], c=t, cmap=cmap, s=25, zorder=2)
             ax.scatter(*np.vstack([x_a, x_b]).T, marker="x", color="black", s=40, label="inputs", zorder=3)
-            ax.set_xlabel("x1")
-            ax.set_ylabel("x2")
+            ax.set_xlabel("$x_1$")
+            ax.set_ylabel("$x_2$")
             ax.legend(frameon=False, fontsize="small")
         else:
             plot_vectors(ax, P, colors=[cmap(v) for v in t])

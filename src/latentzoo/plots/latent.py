@@ -143,13 +143,18 @@ def posterior_ellipses(model, X, y=None, n_points=100, n_std=2, *, ax=None, rand
     width, height, angle = ellipse_geometry(cov[:, :2, :2], n_std)
     colors = label_colors(yy, len(idx))
     fig, ax = figure_and_axes(ax, figsize=FIGSIZE["square"])
+    face_alpha = min(0.25, 6.0 / len(idx))   # many overlapping ellipses stay readable
     for k in range(len(idx)):
+        r, g, b, _ = colors[k]
         ax.add_patch(Ellipse(mean[k, :2], width[k], height[k], angle=angle[k], gid="posterior",
-                             facecolor=colors[k], edgecolor=colors[k], alpha=0.25, linewidth=0.8))
-    scatter_labelled(ax, mean[:, :2], yy, s=8, alpha=0.9, zorder=3)
+                             facecolor=(r, g, b, face_alpha), edgecolor=(r, g, b, 0.6), linewidth=0.7))
+    extra = []
     if show_prior:
-        ax.add_patch(Circle((0, 0), n_std, fill=False, linestyle="--", edgecolor="black", linewidth=1,
-                            gid="prior", label=f"prior N(0, I), {n_std} std"))
+        prior = Circle((0, 0), n_std, fill=False, linestyle="--", edgecolor="black", linewidth=1.2,
+                       gid="prior", label=f"prior N(0, I)\n({n_std} std)")
+        ax.add_patch(prior)
+        extra.append(prior)
+    scatter_labelled(ax, mean[:, :2], yy, s=8, alpha=0.9, zorder=3, extra_handles=extra)
     ax.autoscale_view()
     ax.set_aspect("equal", adjustable="datalim")
     q = mean.shape[1]
@@ -262,8 +267,11 @@ def latent_grid(model, n=15, extent=None, image_shape=None, *, X=None, quantiles
         ax.scatter(Xa[:, 0], Xa[:, 1], s=5, color="0.75", linewidths=0, label="data")
     P = D.reshape(n, n, 2)
     for i in range(n):
-        ax.plot(P[i, :, 0], P[i, :, 1], color=PALETTE[0], linewidth=0.9)   # z2 fixed
-        ax.plot(P[:, i, 0], P[:, i, 1], color=PALETTE[1], linewidth=0.9)   # z1 fixed
+        ax.plot(P[i, :, 0], P[i, :, 1], color=PALETTE[0], linewidth=0.9,
+                label="$z_2$ fixed" if i == 0 else None)
+        ax.plot(P[:, i, 0], P[:, i, 1], color=PALETTE[1], linewidth=0.9,
+                label="$z_1$ fixed" if i == 0 else None)
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_aspect("equal", adjustable="datalim")
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
