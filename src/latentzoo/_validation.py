@@ -143,7 +143,7 @@ def check_finite_or_nan(X: np.ndarray, *, allow_nan: bool, what: str = "X") -> N
             r, c = np.argwhere(bad)[0]
             kind = "NaN" if np.isnan(X[r, c]) else "inf"
             n = int(bad.sum())
-            hint = "" if allow_nan else " (only PPCA(method='em') accepts missing values as NaN)"
+            hint = "" if allow_nan or what != "X" else " (only PPCA(method='em') accepts missing values as NaN)"
             raise ValueError(
                 f"{what} contains {n} non-finite value(s) ({kind} first at row {r}, column {c}){hint}."
             )

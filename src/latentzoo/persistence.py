@@ -33,6 +33,8 @@ class atomic_write:
         parent = self.path.parent
         if not parent.exists():
             raise FileNotFoundError(f"cannot write {self.path}: folder {parent} does not exist")
+        if self.path.is_dir():
+            raise IsADirectoryError(f"cannot write {self.path}: it is a folder; give a file name")
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.suffix, dir=parent)
         os.close(fd)
         self.tmp = Path(tmp)
@@ -40,9 +42,13 @@ class atomic_write:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            with open(self.tmp, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(self.tmp, self.path)
+            try:
+                with open(self.tmp, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(self.tmp, self.path)
+            except BaseException:
+                self.tmp.unlink(missing_ok=True)  # never leave debris behind, even when the rename fails
+                raise
         else:
             self.tmp.unlink(missing_ok=True)
 
@@ -125,8 +131,11 @@ def load(path):
         raise ValueError(f"{path} is not a readable latentzoo model file (truncated or corrupted?): {e}") from None
     if header.get("format") != _FORMAT:
         raise ValueError(f"{path} is a safetensors file but not a latentzoo model (no latentzoo header)")
-    if int(header.get("format_version", "0")) > _FORMAT_VERSION:
-        raise ValueError(f"{path} was written by a newer latentzoo (format {header['format_version']})")
+    version = header.get("format_version", "0")
+    if not version.isdigit():
+        raise ValueError(f"{path} has a corrupted latentzoo header: format_version {version!r} is not a number")
+    if int(version) > _FORMAT_VERSION:
+        raise ValueError(f"{path} was written by a newer latentzoo (format {version})")
     classes = _registered_classes()
     cls = classes.get(header.get("class", ""))
     if cls is None:
@@ -136,6 +145,40 @@ def load(path):
         meta = json.loads(header["fitted"])
     except (KeyError, json.JSONDecodeError) as e:
         raise ValueError(f"{path} has a corrupted latentzoo header: {e}") from None
-    est = cls(**params)
-    est._set_fitted_state(tensors, meta)
+    if not isinstance(params, dict) or not isinstance(meta, dict):
+        raise ValueError(f"{path} has a corrupted latentzoo header: params/fitted are not JSON objects")
+    for k, t in tensors.items():
+        if t.is_floating_point() and not bool(t.isfinite().all()):
+            raise ValueError(f"{path}: fitted array {k!r} contains NaN or inf (a corrupted model file)")
+    return _restore(path, cls, params, meta, tensors)
+
+
+def _restore(path: Path, cls: type, params: dict, meta: dict, tensors: dict):
+    """Build ``cls(**params)`` with the fitted state; a file that does not fit it is a ValueError.
+
+    The file's parameters are validated like ``fit`` would, and its arrays and metadata must
+    be exactly those the estimator itself saves (``_get_fitted_state``), so a tampered or
+    mismatched file fails here, naming the problem, rather than later in ``transform``.
+    """
+    from sklearn.exceptions import NotFittedError
+
+    name = cls.__name__
+    try:
+        est = cls(**params)
+        est._validate_params()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path}: invalid {name} parameters in the file: {e}") from None
+    try:
+        est._set_fitted_state(tensors, meta)
+        est._check_fitted()
+        got_tensors, got_meta = est._get_fitted_state()
+        # arrays of inconsistent shapes: one encode/decode of a zero row finds them
+        est.inverse_transform(est.transform(np.zeros((1, int(est.n_features_in_)))))
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, IndexError, NotFittedError) as e:
+        raise ValueError(f"{path}: the fitted state does not match {name} (corrupted model file?): "
+                         f"{type(e).__name__}: {e}") from None
+    if set(got_tensors) != set(tensors) or set(got_meta) != set(meta):
+        extra = sorted((set(tensors) ^ set(got_tensors)) | (set(meta) ^ set(got_meta)))
+        raise ValueError(f"{path}: the fitted state does not match {name} (corrupted model file?): "
+                         f"unexpected or missing entries {', '.join(extra)}")
     return est

@@ -112,9 +112,14 @@ def scatter_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (see the module docstring).
     """
     n = X.shape[0]
-    mu = column_mean(X)
-    G = _syrk(X)
-    S = G - n * np.outer(mu, mu)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = column_mean(X)
+        G = _syrk(X)
+        S = G - n * np.outer(mu, mu)
+    if not np.isfinite(S).all():
+        if X.dtype == np.float32:  # squares above ~1.8e19 overflow float32: redo the pass in float64
+            return scatter_matrix(X.astype(np.float64))
+        raise _overflow_error(X)
     diag_S = np.diag(S)
     diag_G = np.diag(G)
     with np.errstate(all="ignore"):  # inf amplification just means "centre first"
@@ -127,6 +132,12 @@ def scatter_matrix(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = column_mean(Xc)
         S = _syrk(Xc) - n * np.outer(r, r)
     return mu, S
+
+
+def _overflow_error(X: np.ndarray) -> ValueError:
+    big = float(np.max(np.abs(X)))
+    return ValueError(f"X has values too large for a covariance matrix (max |x| = {big:.3g}): the sums of "
+                      "squares overflow float64; rescale the data first (e.g. sklearn StandardScaler).")
 
 
 def top_eigh(X: np.ndarray, q: int) -> EighFit:
@@ -152,7 +163,10 @@ def top_eigh(X: np.ndarray, q: int) -> EighFit:
         mu = np.asarray(X.mean(axis=0, dtype=np.float64))
         Xc = np.asarray(X, dtype=np.float64) - mu
         total = float(np.einsum("ij,ij->", Xc, Xc))
-        G = Xc @ Xc.T
+        with np.errstate(over="ignore", invalid="ignore"):
+            G = Xc @ Xc.T
+        if not (np.isfinite(G).all() and np.isfinite(total)):
+            raise _overflow_error(X)
         w, V = linalg.eigh(G, subset_by_index=[n - q, n - 1], check_finite=False)
         order = np.argsort(w)[::-1]
         evals, V = w[order], V[:, order]

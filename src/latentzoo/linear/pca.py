@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import Instance, Interval
+from .._validation import check_finite_or_nan, Instance, Interval
 from ..base import LatentModel, register_model
 from ._eigh import check_n_components, top_eigh
 
@@ -76,6 +76,9 @@ class PCA(LatentModel):
     (100, 2)
     """
 
+    #: a fit that fails after input validation leaves n_features_in_ set: not proof of a fit
+    _fitted_attr = "components_"
+
     _parameter_constraints = {
         "n_components": [Interval("int", 1, None)],
         "whiten": [Instance((bool,), "a bool")],
@@ -123,6 +126,7 @@ class PCA(LatentModel):
             raise ValueError(
                 f"PCA.inverse_transform: Z must have shape (n_samples, {self.n_components_}), got {Z.shape}"
             )
+        check_finite_or_nan(Z, allow_nan=False, what="Z")
         return (Z * self._scale()) @ self.components_ + self.mean_
 
     # ------------------------------------------------------------------ persistence

@@ -5,7 +5,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
-from .._validation import Instance, Interval, Options
+from .._validation import check_finite_or_nan, Instance, Interval, Options
 from ..base import LatentModel, register_model
 from . import _em
 from ._eigh import check_n_components, flip_signs, scatter_matrix, top_eigh
@@ -88,6 +88,9 @@ class PPCA(LatentModel):
     >>> m.W_.shape, m.score_samples(X).shape
     ((5, 2), (200,))
     """
+
+    #: a fit that fails after input validation leaves n_features_in_ set: not proof of a fit
+    _fitted_attr = "components_"
 
     _parameter_constraints = {
         "n_components": [Interval("int", 1, None)],
@@ -214,6 +217,7 @@ class PPCA(LatentModel):
             raise ValueError(
                 f"PPCA.inverse_transform: Z must have shape (n_samples, {self.n_components_}), got {Z.shape}"
             )
+        check_finite_or_nan(Z, allow_nan=False, what="Z")
         return Z @ self.W_.T + self.mean_
 
     def score_samples(self, X):

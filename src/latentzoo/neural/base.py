@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -46,6 +47,17 @@ ENGINE_CONSTRAINTS = {
 }
 
 ENGINE_PARAMS = tuple(ENGINE_CONSTRAINTS)
+
+
+def _prepare_checkpoint_dir(folder: str) -> None:
+    """Create ``checkpoint_dir`` before training, so a bad path fails at once, not after epoch 1."""
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"checkpoint_dir={folder!r} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"checkpoint_dir={folder!r} cannot be created: {e.strerror or e}") from None
 
 
 class NeuralEstimator(LatentModel):
@@ -105,6 +117,8 @@ class NeuralEstimator(LatentModel):
             raise ValueError("fit(resume=True) needs checkpoint_dir to be set")
         if resume and not isinstance(self.random_state, numbers.Integral):
             raise ValueError("fit(resume=True) needs an integer random_state, so the resumed fit replays the same run")
+        if self.checkpoint_dir:
+            _prepare_checkpoint_dir(self.checkpoint_dir)
         seed = self._seed()
         device = resolve_device(self.device)
         cfg = EngineConfig(

@@ -18,7 +18,7 @@ from sklearn.utils import check_random_state
 from torch import distributions as D
 from torch import nn
 
-from .._validation import Callable_, Instance, Interval, Options
+from .._validation import Callable_, Instance, Interval, Options, check_finite_or_nan
 from ..base import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator
 from .bounds import importance_log_likelihood
@@ -219,6 +219,7 @@ class VAE(NeuralEstimator):
         Z = np.asarray(Z, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[1] != self.n_components:
             raise ValueError(f"Z must have shape (n, {self.n_components}), got {Z.shape}")
+        check_finite_or_nan(Z, allow_nan=False, what="Z")
         return self._batched(lambda zb: self.module_.generative(zb)["px"].mean, Z)
 
     # ------------------------------------------------------------------ likelihood
