@@ -205,8 +205,11 @@ def _reconstructions_2d(X, recs, title):
     return fig
 
 
-def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, title=None):
+def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None, vmax=None, title=None):
     """``n`` draws from the model's generative distribution (``model.sample``) as an image grid.
+
+    ``vmin``/``vmax`` set the grey-level range (default: the samples' range). Non-image
+    data: 2-D samples as points in the plane, others as lines over the feature index.
 
     Raises
     ------
@@ -226,7 +229,7 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, title=Non
     if shape is not None:
         if ax is None:
             _, ax = subplots(figsize=FIGSIZE["grid"])
-        return image_grid(S, ax=ax, image_shape=shape, title=title)
+        return image_grid(S, ax=ax, image_shape=shape, vmin=vmin, vmax=vmax, title=title)
     if ax is None:
         _, ax = subplots(figsize=FIGSIZE["square"] if S.shape[1] == 2 else FIGSIZE["wide"])
     if S.shape[1] == 2:

@@ -187,7 +187,7 @@ def _ticks(values, n_max=7):
 
 
 def latent_grid(model, n=15, extent=None, image_shape=None, *, X=None, quantiles=(0.05, 0.95), ax=None,
-                title=None):
+                vmin=None, vmax=None, title=None):
     """Decode a regular ``n x n`` grid of a 2-D latent space: the learned manifold.
 
     For models with the prior ``N(0, I)`` (PPCA, VAE) the grid is the prior's
@@ -209,6 +209,9 @@ def latent_grid(model, n=15, extent=None, image_shape=None, *, X=None, quantiles
     X : array, optional
         Data whose codes set the extent (models without a prior).
     quantiles : (low, high), default=(0.05, 0.95)
+    vmin, vmax : float, optional
+        Grey-level range of the images (e.g. the data's value range), default the
+        decoded images' range.
 
     Returns
     -------
@@ -248,7 +251,7 @@ def latent_grid(model, n=15, extent=None, image_shape=None, *, X=None, quantiles
     title = title or f"{model_name(model)}: decoded {n}x{n} latent grid ({how})"
     if shape is not None:
         fig, ax = figure_and_axes(ax, figsize=FIGSIZE["grid"])
-        image_grid(D, ncols=n, ax=ax, image_shape=shape, title=title)
+        image_grid(D, ncols=n, ax=ax, image_shape=shape, vmin=vmin, vmax=vmax, title=title)
         h, w = shape
         keep, lab = _ticks(g1)
         ax.set_xticks(1 + keep * (w + 1) + (w - 1) / 2, lab, fontsize="small")
