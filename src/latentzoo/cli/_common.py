@@ -1,0 +1,172 @@
+"""What the subcommands share: errors, the parser class, data/model loading, atomic writes."""
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["CLIError", "UsageError", "Parser", "Command", "add_data_args", "load_data", "load_model",
+           "write_array", "write_json", "check_fits", "parse_value", "MODEL_FILE", "INFO_FILE", "ARRAY_SUFFIXES"]
+
+MODEL_FILE = "model.safetensors"
+INFO_FILE = "info.json"
+ARRAY_SUFFIXES = (".npy", ".csv")
+
+
+class CLIError(Exception):
+    """An error the CLI reports in one line; ``exit_code`` 1."""
+
+    exit_code = 1
+
+
+class UsageError(CLIError):
+    """A usage error (bad option, unknown model or parameter); ``exit_code`` 2."""
+
+    exit_code = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors raise :class:`UsageError` (one line, no usage dump)."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kw.setdefault("allow_abbrev", False)  # model parameters must never match a CLI option by prefix
+        super().__init__(*args, **kw)
+
+    def error(self, message):
+        raise UsageError(f"{self.prog.split()[-1]}: {message}" if " " in self.prog else message)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: its help line, examples, how to add its arguments and how to run it."""
+
+    name: str
+    help: str
+    examples: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, list], int]
+    takes_extra: bool = False
+
+
+def _label_column(s: str):
+    return int(s) if s.lstrip("-").isdigit() else s
+
+
+def add_data_args(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    help_ = ("data: an embedded name (digits, gaussian-mixture, moons, swiss-roll) or a file/folder "
+             "(.csv, .npy, .npz, MNIST IDX, .amat)")
+    if optional:
+        p.add_argument("data", nargs="?", default="digits", help=help_ + " (default: digits)")
+    else:
+        p.add_argument("data", help=help_)
+    p.add_argument("--label-column", type=_label_column, default=None,
+                   help="CSV/DataFrame column holding labels (name or 0-based index)")
+
+
+def load_data(args, **kw):
+    from ..data import load_dataset
+
+    opts = {"label_column": args.label_column} if getattr(args, "label_column", None) is not None else {}
+    return load_dataset(args.data, **opts, **kw)
+
+
+def model_path(where) -> Path:
+    """A saved model: ``DIR/model.safetensors`` for a folder, else the file itself."""
+    p = Path(where)
+    if p.is_dir():
+        return p / MODEL_FILE
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such model folder or file")
+    return p
+
+
+def load_model(where):
+    from ..persistence import load
+
+    p = model_path(where)
+    if not p.exists():
+        raise FileNotFoundError(f"{p.parent}: no {MODEL_FILE} in this folder (write one with `latentzoo fit`)")
+    return load(p)
+
+
+def check_fits(model, X, meta) -> None:
+    """Data must have the feature count the model was fitted on (named in the error)."""
+    d = getattr(model, "n_features_in_", None)
+    if d is not None and X.shape[1] != d:
+        raise ValueError(f"data {meta.get('source')!s} has {X.shape[1]} features but the model "
+                         f"({type(model).__name__}) was fitted on {d}")
+
+
+def model_name(model) -> str:
+    from ..base import MODELS
+
+    params = model.get_params(deep=False)
+    for spec in MODELS.values():  # the most specific preset that matches the parameters
+        if spec.cls is type(model) and spec.params and all(params.get(k) == v for k, v in spec.params.items()):
+            return spec.name
+    for spec in MODELS.values():
+        if spec.cls is type(model):
+            return spec.name
+    return type(model).__name__
+
+
+def check_array_suffix(path) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in ARRAY_SUFFIXES:
+        raise UsageError(f"--out {p}: unsupported file type {p.suffix!r}; use one of {', '.join(ARRAY_SUFFIXES)}")
+    if not p.parent.is_dir():
+        raise FileNotFoundError(f"--out {p}: folder {p.parent} does not exist")
+    return p
+
+
+def write_array(path, arr: np.ndarray) -> Path:
+    """Write ``arr`` as .npy or .csv, atomically (temporary file, then rename)."""
+    from ..persistence import atomic_write
+
+    p = check_array_suffix(path)
+    with atomic_write(p) as tmp:
+        if p.suffix.lower() == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+        else:
+            np.savetxt(tmp, arr, delimiter=",", fmt="%.9g")
+    return p
+
+
+def write_json(path, obj) -> None:
+    from ..persistence import atomic_write
+
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2, default=_json_default), encoding="utf-8")
+
+
+def _json_default(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return repr(v)
+
+
+def parse_value(text: str):
+    """A Python literal (``ast.literal_eval``: numbers, tuples, None, ...) else the string itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def echo(line: str) -> None:
+    """One line of CLI output on stdout (kept clear of a running progress bar)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)

@@ -1,0 +1,116 @@
+"""``latentzoo fit MODEL DATA --out DIR [--param value ...]``: fit one model and save it."""
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import INFO_FILE, MODEL_FILE, Command, UsageError, add_data_args, echo, load_data, parse_value, \
+    write_json
+
+
+def add_arguments(p):
+    p.add_argument("model", help="registry name: pca, ppca, ae, dae, cae, vae, beta-vae, ...")
+    add_data_args(p)
+    p.add_argument("--out", required=True, help="folder to write model.safetensors and info.json into")
+
+
+def constructor_params(cls) -> list[str]:
+    return [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+
+
+def parse_params(extra: list[str], model: str, valid: list[str]) -> dict:
+    """``--name value`` / ``--name=value`` pairs -> {name: literal}; names are the estimator's own."""
+    out, i = {}, 0
+    while i < len(extra):
+        tok = extra[i]
+        if not tok.startswith("--") or tok == "--":
+            raise UsageError(f"fit: unexpected argument {tok!r}; model parameters are given as --name value")
+        name, eq, value = tok[2:].partition("=")
+        key = name.replace("-", "_")
+        if key not in valid:
+            raise UsageError(f"fit: unknown parameter {name!r} for model {model!r}; valid parameters: "
+                             f"{', '.join(valid)}")
+        if not eq:
+            if i + 1 >= len(extra):
+                raise UsageError(f"fit: parameter --{name} needs a value")
+            i += 1
+            value = extra[i]
+        out[key] = parse_value(value)
+        i += 1
+    return out
+
+
+def _versions():
+    from ..report.compare import versions
+
+    return versions()
+
+
+def run(args, extra) -> int:
+    from ..base import MODELS
+    from ..report.compare import choose_likelihood
+
+    if args.model not in MODELS:
+        raise UsageError(f"fit: unknown model {args.model!r}; known models: {', '.join(MODELS)}")
+    spec = MODELS[args.model]
+    valid = constructor_params(spec.cls)
+    params = parse_params(extra, args.model, valid)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"fit: --out {out} exists and is not a folder")
+    X, y, meta = load_data(args)
+    notes = {}
+    if "likelihood" in valid and "likelihood" not in params:
+        params["likelihood"], notes["likelihood_choice"] = choose_likelihood(X)
+    est = spec.make(**params)
+    try:
+        est._validate_params()
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"fit: {e}") from None
+    t0 = time.perf_counter()
+    est.fit(X)
+    fit_time = time.perf_counter() - t0
+    info = {"model": args.model, "class": f"{type(est).__module__}.{type(est).__qualname__}",
+            "params": est.get_params(deep=False), "data": meta, "fit_time_s": fit_time,
+            "train_reconstruction_error": float(est.reconstruction_error(X)), **notes,
+            "versions": _versions(), "command": ["latentzoo", *sys.argv[1:]]}
+    _write(out, est, info)
+    echo(f"{args.model}: fitted on {X.shape[0]} x {X.shape[1]} in {fit_time:.1f}s; saved {out / MODEL_FILE}")
+    return 0
+
+
+def _write(out: Path, est, info: dict) -> None:
+    """Both files or neither: a new folder is built aside and renamed; an existing one gets
+    each file by atomic rename."""
+    if out.is_dir():
+        est.save(out / MODEL_FILE)
+        write_json(out / INFO_FILE, info)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        est.save(tmp / MODEL_FILE)
+        write_json(tmp / INFO_FILE, info)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+COMMAND = Command(
+    "fit", "fit one model on data and save it (model.safetensors + info.json)",
+    """model parameters are the estimator's own constructor parameters, as --name value
+(or --name=value; dashes or underscores); values are Python literals (2, 0.5, (64, 32),
+None, True), anything else is a string.
+
+examples:
+  latentzoo fit pca digits --out runs/pca --n_components 10
+  latentzoo fit vae digits --out runs/vae --n-components 2 --max-epochs 50 --hidden "(256, 128)"
+  latentzoo fit dae moons --out runs/dae --noise gaussian:0.1 --likelihood gaussian""",
+    add_arguments, run, takes_extra=True)

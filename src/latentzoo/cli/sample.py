@@ -1,0 +1,48 @@
+"""``latentzoo sample DIR -n N --out FILE``: draws from a generative model."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import CLIError, Command, check_array_suffix, echo, load_model, model_name, write_array
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def add_arguments(p):
+    p.add_argument("model_dir", metavar="DIR", help="folder written by `latentzoo fit` (or a .safetensors file)")
+    p.add_argument("-n", "--n-samples", type=_positive, required=True, help="number of samples")
+    p.add_argument("--out", required=True, help="samples file: .npy or .csv")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+
+def run(args, extra) -> int:
+    from ..base import MODELS
+
+    check_array_suffix(args.out)
+    model = load_model(args.model_dir)
+    if not hasattr(model, "sample"):
+        able = [s.name for s in MODELS.values() if hasattr(s.cls, "sample")]
+        raise CLIError(f"model {model_name(model)!r} ({type(model).__name__}) cannot sample: it has no "
+                       f"generative prior; models that can: {', '.join(able)}")
+    S = np.asarray(model.sample(args.n_samples, random_state=args.seed))
+    path = write_array(args.out, S)
+    echo(f"wrote {S.shape[0]} samples of {S.shape[1]} features to {path}")
+    return 0
+
+
+COMMAND = Command(
+    "sample", "draw samples from a generative model (PPCA, VAE, beta-VAE)",
+    """examples:
+  latentzoo sample runs/vae -n 64 --out samples.npy
+  latentzoo sample runs/ppca -n 10 --out samples.csv --seed 3""",
+    add_arguments, run)

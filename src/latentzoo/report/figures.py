@@ -1,0 +1,236 @@
+"""The report's figures, as a registry: section -> builder(comparison) -> list of figures.
+
+Each builder picks the models its figure applies to (e.g. posterior ellipses for the
+models with a ``posterior``) and calls :mod:`latentzoo.plots`; a builder with nothing to
+show returns an empty list and the section is left out. A figure that fails to draw
+becomes a visible note in the report (and a logged warning) instead of losing the
+whole comparison.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .compare import Comparison
+
+__all__ = ["Section", "SECTIONS", "RenderedFigure", "build_figures", "regularity_figure"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenderedFigure:
+    """One PNG of the report (``png`` None and ``error`` set when drawing failed)."""
+
+    section: str
+    filename: str
+    caption: str
+    png: bytes | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    heading: str
+    intro: str
+    builder: Callable[[Comparison], list]
+
+
+def _plots():
+    import latentzoo.plots as plots
+
+    return plots
+
+
+def _sub(X, y, n: int, seed: int):
+    idx = np.random.default_rng(seed).permutation(len(X))[:n]
+    return X[idx], (None if y is None else y[idx])
+
+
+def _with(comp: Comparison, attr: str) -> dict:
+    return {n: m for n, m in comp.models.items() if hasattr(m, attr)}
+
+
+# ---------------------------------------------------------------------- builders
+def regularity_figure(comp: Comparison):
+    """Two bar charts: prior realism (with the held-out-data reference) and smoothness."""
+    import matplotlib.pyplot as plt
+
+    names = [r.name for r in comp.results]
+    real = [r.metrics.get("prior_realism") for r in comp.results]
+    smooth = [r.metrics.get("interpolation_smoothness") for r in comp.results]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    x = np.arange(len(names))
+    a1.bar(x, [np.nan if v is None else v for v in real], color="#1f77b4")
+    if comp.realism_reference is not None:
+        a1.axhline(comp.realism_reference, color="k", ls="--", lw=1, label="held-out data (reference)")
+        a1.legend(loc="upper left", fontsize=8)
+    a1.set_title("prior realism: decoded prior draws -> nearest training point\n(lower = more data-like)",
+                 fontsize=9)
+    a2.bar(x, [np.nan if v is None else v for v in smooth], color="#ff7f0e")
+    a2.axhline(1.0, color="k", ls="--", lw=1, label="straight path")
+    a2.legend(loc="upper left", fontsize=8)
+    a2.set_title("interpolation smoothness: path length / endpoint distance\n(1 = straight)", fontsize=9)
+    for ax in (a1, a2):
+        ax.set_xticks(x, names, rotation=30, ha="right")
+    return fig
+
+
+def _regularity(comp):
+    return [("regularity.png", "Latent regularity of every model (numbers in the metrics table).",
+             lambda: regularity_figure(comp))]
+
+
+def _panel_grid(models: dict, draw_one, *, size=3.2, max_cols=4):
+    """One figure, one axes per model (``max_cols`` per row); ``draw_one(name, model, ax)``."""
+    import matplotlib.pyplot as plt
+
+    n = len(models)
+    ncols = min(max_cols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), layout="constrained",
+                             squeeze=False)
+    for ax, (name, m) in zip(axes.ravel(), models.items()):
+        draw_one(name, m, ax)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig
+
+
+def _latent(comp):
+    X, y = _sub(comp.X_test, comp.y_test, 1000, comp.setup.get("seed", 0))
+    return [("latent_spaces.png", "Held-out codes of every model (first two latent coordinates).",
+             lambda: _panel_grid(comp.models, lambda n, m, ax: _plots().latent_scatter(m, X, y, ax=ax, title=n)))]
+
+
+def _posterior(comp):
+    models = _with(comp, "posterior")
+    if not models:
+        return []
+    X, y = _sub(comp.X_test, comp.y_test, 300, comp.setup.get("seed", 0))
+    return [("posteriors.png", "Posterior q(z|x) of 100 held-out points (2-sigma ellipses) and the prior.",
+             lambda: _panel_grid(models, lambda n, m, ax: _plots().posterior_ellipses(m, X, y, ax=ax, title=n),
+                                 size=3.6))]
+
+
+def _two_d_latent(comp) -> dict:
+    return {n: m for n, m in comp.models.items() if getattr(m, "n_components", None) == 2}
+
+
+def _grid(comp):
+    models = _two_d_latent(comp)
+    if comp.image_shape is None or not models:
+        return []
+    return [("latent_grids.png", "Decoded regular grids of each 2-D latent space (prior quantiles for "
+             "PPCA/VAE, the span of the training codes otherwise).",
+             lambda: _panel_grid(models, lambda n, m, ax: _plots().latent_grid(
+                 m, image_shape=comp.image_shape, X=comp.X_train if comp.X_train is not None else comp.X_test,
+                 ax=ax, title=n), size=5.5, max_cols=3))]
+
+
+def _reconstructions(comp):
+    X, _ = _sub(comp.X_test, comp.y_test, 8, comp.setup.get("seed", 0))
+    return [("reconstructions.png", "Held-out inputs (top row) and each model's reconstruction",
+             lambda: _plots().reconstructions(comp.models, X, n=len(X), image_shape=comp.image_shape))]
+
+
+def _samples(comp):
+    models = _with(comp, "sample")
+    if not models:
+        return []
+    seed = comp.setup.get("seed", 0)
+    return [("samples.png", "Draws from each model's generative distribution p(x) = int p(x|z) p(z) dz.",
+             lambda: _panel_grid(models, lambda n, m, ax: _plots().samples(
+                 m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, title=n)))]
+
+
+def _interp_pair(comp):
+    X, y = comp.X_test, comp.y_test
+    if y is not None and len(np.unique(y)) > 1:
+        j = int(np.flatnonzero(y != y[0])[0])
+        return X[0], X[j]
+    return X[0], X[len(X) // 2]
+
+
+def _interpolations(comp):
+    x_a, x_b = _interp_pair(comp)
+    return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
+             lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape))]
+
+
+def _curves(comp):
+    models = _with(comp, "history_")
+    if not models:
+        return []
+    return [("training_curves.png", "Training and validation loss per epoch (neural models)",
+             lambda: _plots().training_curves(models))]
+
+
+def _pca(comp):
+    return [(f"explained_variance_{n}.png", f"{n}: explained variance per component",
+             (lambda m=m: _plots().explained_variance(m)))
+            for n, m in _with(comp, "explained_variance_ratio_").items() if not hasattr(m, "posterior")]
+
+
+def _score(comp):
+    if comp.X_test.shape[1] != 2:
+        return []
+    from ..data import DENSITIES
+
+    density_factory = DENSITIES.get(comp.meta.get("name"))
+    density = density_factory() if density_factory is not None else None
+    models = {n: m for n, m in _with(comp, "score_field").items()
+              if str(getattr(m, "noise", "") or "").startswith("gaussian")}
+    return [(f"score_field_{n}.png", f"{n}: learned score (DAE) versus the true density",
+             (lambda m=m: _plots().score_field(m, comp.X_test, density))) for n, m in models.items()]
+
+
+#: report sections in order; the metrics table and the setup are written by html.py
+SECTIONS: list[Section] = [
+    Section("regularity", "Latent regularity",
+            "Prior realism: draw latent points from the model's prior (models without one: from a Gaussian "
+            "fitted to their training codes), decode them, and measure the mean distance to the nearest "
+            "training example; the dashed line is the same distance for genuine held-out data. Interpolation "
+            "smoothness: decode straight latent paths between held-out pairs and divide the decoded path "
+            "length by the endpoint distance (1 = straight, linear decoders score exactly 1). A regular "
+            "latent space has both low.", _regularity),
+    Section("latent", "Latent spaces", "Held-out codes of every model, coloured by label.", _latent),
+    Section("posterior", "Posterior uncertainty",
+            "Probabilistic encoders give a distribution q(z|x) per point, not a single code.", _posterior),
+    Section("grid", "Decoded latent grids",
+            "A regular grid over the 2-D latent space, decoded: holes and jumps show irregular regions.", _grid),
+    Section("reconstructions", "Reconstructions", "", _reconstructions),
+    Section("samples", "Samples from the prior",
+            "Models with a generative prior p(z) = N(0, I) (PPCA, VAE): draws from the model (model.sample).", _samples),
+    Section("interpolations", "Interpolations", "", _interpolations),
+    Section("curves", "Training curves", "", _curves),
+    Section("pca", "PCA explained variance", "", _pca),
+    Section("score", "DAE score field",
+            "For Gaussian-noise denoising autoencoders (r(x) - x) / sigma^2 estimates the score "
+            "grad log p(x) (Alain & Bengio 2014).", _score),
+]
+
+
+def build_figures(comp: Comparison, *, dpi: int = 100) -> list[RenderedFigure]:
+    """Draw every figure of every section that applies; failures become notes."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import figure_to_png_bytes
+
+    out = []
+    for sec in SECTIONS:
+        for filename, caption, draw in sec.builder(comp):
+            try:
+                fig = draw()
+                png = figure_to_png_bytes(fig, dpi=dpi)
+                plt.close(fig)
+                out.append(RenderedFigure(sec.key, filename, caption, png))
+            except Exception as e:  # one figure must not lose the whole report
+                plt.close("all")
+                logger.warning("figure %s could not be drawn: %s: %s", filename, type(e).__name__, e)
+                out.append(RenderedFigure(sec.key, filename, caption, None, f"{type(e).__name__}: {e}"))
+    return out

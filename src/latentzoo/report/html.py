@@ -1,0 +1,171 @@
+"""Render a :class:`~latentzoo.report.compare.Comparison` as one self-contained HTML page.
+
+Figures are embedded as base64 PNG (``<img src="data:image/png;base64,...">``), the CSS
+is inline in ``template.html``; the page needs no other file and no network.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from importlib import resources
+from string import Template
+
+import numpy as np
+
+from ..evaluation import METRICS
+from .compare import Comparison
+from .figures import SECTIONS, RenderedFigure
+
+__all__ = ["render_html", "TABLE_COLUMNS", "HEADINGS"]
+
+#: (key, header, best: "min" / "max" / None)
+TABLE_COLUMNS = (
+    ("reconstruction_error", "Reconstruction error", "min"),
+    ("log_likelihood", "Log-likelihood (nats)", None),
+    ("elbo", "ELBO (nats)", None),
+    ("knn_accuracy", "kNN accuracy", "max"),
+    ("trustworthiness", "Trustworthiness", "max"),
+    ("active_units", "Active units", None),
+    ("prior_realism", "Prior realism", "min"),
+    ("interpolation_smoothness", "Interpolation smoothness", "min"),
+    ("fit_time_s", "Fit time (s)", None),
+)
+
+#: every top-level heading the page can have, in order
+HEADINGS = ("Metrics",) + tuple(s.heading for s in SECTIONS) + ("Setup",)
+
+_e = html.escape
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "&mdash;"
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    v = float(v)
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 1e-3):
+        return f"{v:.3e}"
+    return f"{v:.4g}" if abs(v) < 1000 else f"{v:.1f}"
+
+
+def _short_method(method: str | None) -> str:
+    if not method:
+        return ""
+    return "exact" if method == "exact" else method.replace("importance-sampled", "IS")
+
+
+def _best(rows: list[dict], key: str, how: str | None):
+    vals = [r.get(key) for r in rows]
+    vals = [v for v in vals if v is not None and np.isfinite(v)]
+    if how is None or len(vals) < 2:
+        return None
+    return min(vals) if how == "min" else max(vals)
+
+
+def _metrics_table(comp: Comparison) -> str:
+    rows = [r.row() for r in comp.results]
+    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in TABLE_COLUMNS)
+    body = []
+    for row in rows:
+        cells = [f"<td>{_e(row['model'])}</td>"]
+        for key, _, how in TABLE_COLUMNS:
+            v = row.get(key)
+            best = _best(rows, key, how)
+            cls = ' class="best"' if best is not None and v is not None and v == best else ""
+            text = _fmt(v)
+            if key == "log_likelihood" and v is not None:
+                text += f' <span class="small">({_e(_short_method(row.get("log_likelihood_method")))})</span>'
+            cells.append(f"<td{cls}>{text}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in TABLE_COLUMNS)
+    ref = ""
+    if comp.realism_reference is not None:
+        ref = (f"<p class='small'>Reference for prior realism: held-out data lie on average "
+               f"{_fmt(comp.realism_reference)} from their nearest training example.</p>")
+    lik = comp.setup.get("likelihood_reason")
+    lik = f"<p class='small'>Neural decoders: {_e(lik)}.</p>" if lik else ""
+    return (f"<table><tr><th>Model</th>{head}</tr>{''.join(body)}</table>"
+            f"<p class='small'>Green: best in the column. IS = importance-sampled with k proposals. "
+            f"Metrics on {comp.setup.get('n_test', len(comp.X_test))} held-out samples.</p>{ref}{lik}"
+            f"<dl class='metrics'>{explain}</dl>")
+
+
+def _img(f: RenderedFigure) -> str:
+    if f.png is None:
+        return (f"<figure><div class='note'>{_e(f.filename)} could not be drawn: {_e(f.error or '')}</div>"
+                f"<figcaption>{_e(f.caption)}</figcaption></figure>")
+    b64 = base64.b64encode(f.png).decode("ascii")
+    return (f"<figure><img src=\"data:image/png;base64,{b64}\" alt=\"{_e(f.caption)}\">"
+            f"<figcaption>{_e(f.caption)}</figcaption></figure>")
+
+
+def _sections(figures: list[RenderedFigure]) -> list[tuple[str, str, str]]:
+    out = []
+    for sec in SECTIONS:
+        figs = [f for f in figures if f.section == sec.key]
+        if not figs:
+            continue
+        intro = f"<p>{_e(sec.intro)}</p>" if sec.intro else ""
+        out.append((sec.key, sec.heading, intro + "<div class='figs'>" + "".join(map(_img, figs)) + "</div>"))
+    return out
+
+
+def _kv_table(pairs) -> str:
+    return "<table class='setup'>" + "".join(
+        f"<tr><td>{_e(str(k))}</td><td>{v}</td></tr>" for k, v in pairs) + "</table>"
+
+
+def _params(p: dict) -> str:
+    return "<code>" + _e(", ".join(f"{k}={v!r}" for k, v in sorted(p.items()))) + "</code>"
+
+
+def _setup(comp: Comparison) -> str:
+    m, s = comp.meta, comp.setup
+    data = [("name", _e(str(m.get("name")))), ("source", _e(str(m.get("source")))),
+            ("shape", _e(f"{m.get('n_samples')} samples x {m.get('n_features')} features")),
+            ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
+            ("labels", "yes" if m.get("has_labels") else "no")]
+    split = [(k, _e(str(s[k]))) for k in ("n_train", "n_test", "test_size", "seed", "latent_dim", "epochs",
+                                          "hidden", "likelihood", "n_importance", "device") if k in s]
+    vers = [(k, _e(v)) for k, v in s.get("versions", {}).items()]
+    models = [(r.name, _params(r.params)) for r in comp.results]
+    return ("<h3>Data</h3>" + _kv_table(data) + "<h3>Run</h3>" + _kv_table(split)
+            + "<h3>Model parameters (get_params)</h3>" + _kv_table(models)
+            + "<h3>Library versions</h3>" + _kv_table(vers))
+
+
+def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str | None = None) -> str:
+    """The complete HTML page as a string."""
+    names = ", ".join(r.name for r in comp.results)
+    title = title or f"latentzoo: {names} on {comp.meta.get('name')}"
+    sections = [("metrics", "Metrics", _metrics_table(comp))] + _sections(figures) + [("setup", "Setup", _setup(comp))]
+    nav = "<nav>" + "".join(f"<a href='#{k}'>{_e(h)}</a>" for k, h, _ in sections) + "</nav>"
+    lead = (f"<p class='lead'>Data <b>{_e(str(comp.meta.get('name')))}</b> "
+            f"({comp.meta.get('n_samples')} x {comp.meta.get('n_features')}); models: {_e(names)}.</p>")
+    body = [f"<h1>{_e(title)}</h1>", lead, nav]
+    body += [f"<section id='{k}'><h2>{_e(h)}</h2>{content}</section>" for k, h, content in sections]
+    template = Template(resources.files("latentzoo.report").joinpath("template.html").read_text("utf-8"))
+    return template.substitute(title=_e(title), body="\n".join(body))
+
+
+def metrics_json(comp: Comparison) -> str:
+    """The metrics, data description and setup as JSON (one entry per model in ``models``)."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (np.integer,)):
+            return int(v)
+        if isinstance(v, (np.floating, float)):
+            return float(v) if np.isfinite(v) else None
+        if isinstance(v, (str, int, bool)) or v is None:
+            return v
+        return repr(v)
+
+    doc = {"data": clean(comp.meta), "setup": clean(comp.setup),
+           "realism_reference": clean(comp.realism_reference),
+           "metric_descriptions": METRICS,
+           "models": [clean({**r.row(), "params": r.params}) for r in comp.results]}
+    return json.dumps(doc, indent=2)
