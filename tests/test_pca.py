@@ -85,6 +85,20 @@ def test_float32_input_is_accurate_even_with_a_large_offset():
     assert np.max(subspace_angles(ours.components_.T, sk.components_.T)) < 1e-3
 
 
+def test_float32_cancellation_missed_by_the_row_sample_is_caught():
+    # column 0 is constant (1e4) on the rows the pre-check samples (every 4th) and varies
+    # elsewhere: only the exact check after X^T X can see the cancellation
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4096, 5))
+    X[:, 0] = 1e4
+    off = np.arange(4096) % 4 != 0
+    X[off, 0] += rng.normal(size=off.sum())
+    X32 = X.astype(np.float32)
+    ours = PCA(3).fit(X32)
+    sk = SkPCA(3, svd_solver="full").fit(X32.astype(np.float64))
+    np.testing.assert_allclose(ours.explained_variance_, sk.explained_variance_, rtol=1e-4)
+
+
 def test_float32_input_matches_float64_without_offset():
     X32 = _data(2000, 6, offset=0.5).astype(np.float32)
     ours = PCA(3).fit(X32)

@@ -72,8 +72,9 @@ def test_subspace_equals_sklearn_pca(method):
     assert np.max(subspace_angles(m.components_.T, sk.components_.T)) < 1e-6
 
 
-def test_closed_form_ml_properties():
-    X, _ = _ppca_data()
+@pytest.mark.parametrize("n,d", [(300, 8), (6, 8)])  # n < d: Gram route, zero eigenvalues
+def test_closed_form_ml_properties(n, d):
+    X, _ = _ppca_data(n=n, d=d)
     n, d = X.shape
     q = 3
     m = PPCA(q).fit(X)
