@@ -41,8 +41,16 @@ def add_arguments(p):
 def run(args, extra) -> int:
     from ..report import run_comparison, write_report
 
+    from ..base import MODELS
+
     if args.epochs < 1 or args.n_importance < 1 or args.latent_dim < 1:
         raise UsageError("--epochs, --n-importance and --latent-dim must be positive integers")
+    unknown = [m for m in _models(args.models) if m not in MODELS]
+    if unknown or not _models(args.models):
+        raise UsageError(f"compare: unknown model(s) {', '.join(map(repr, unknown))} in --models; known models: "
+                         f"{', '.join(MODELS)}" if unknown else f"compare: --models is empty; known models: "
+                         f"{', '.join(MODELS)}")
+    hidden = _hidden(args.hidden)
     data = load_data(args, random_state=args.seed, n_samples=args.n_samples)
 
     def line(r):
@@ -53,7 +61,7 @@ def run(args, extra) -> int:
              f"  prior-realism {m['prior_realism']:.4g}")
 
     comp = run_comparison(data, _models(args.models), latent_dim=args.latent_dim, epochs=args.epochs,
-                          hidden=_hidden(args.hidden), test_size=args.test_size, seed=args.seed,
+                          hidden=hidden, test_size=args.test_size, seed=args.seed,
                           device=args.device, n_importance=args.n_importance, on_result=line)
     path = write_report(comp, args.out)
     echo(f"report written to {path}")

@@ -117,6 +117,12 @@ def _posterior(comp):
                                  size=3.6))]
 
 
+def _value_range(comp) -> dict:
+    """Grey levels of decoded images on the data's own scale (not each panel's min/max)."""
+    vr = comp.meta.get("value_range")
+    return {"vmin": vr[0], "vmax": vr[1]} if vr and all(np.isfinite(vr)) else {}
+
+
 def _two_d_latent(comp) -> dict:
     return {n: m for n, m in comp.models.items() if getattr(m, "n_components", None) == 2}
 
@@ -129,7 +135,7 @@ def _grid(comp):
              "PPCA/VAE, the span of the training codes otherwise).",
              lambda: _panel_grid(models, lambda n, m, ax: _plots().latent_grid(
                  m, image_shape=comp.image_shape, X=comp.X_train if comp.X_train is not None else comp.X_test,
-                 ax=ax, title=n), size=5.5, max_cols=3))]
+                 ax=ax, title=n, **_value_range(comp)), size=5.5, max_cols=3))]
 
 
 def _reconstructions(comp):
@@ -145,7 +151,8 @@ def _samples(comp):
     seed = comp.setup.get("seed", 0)
     return [("samples.png", "Draws from each model's generative distribution p(x) = int p(x|z) p(z) dz.",
              lambda: _panel_grid(models, lambda n, m, ax: _plots().samples(
-                 m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, title=n)))]
+                 m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, title=n,
+                 **_value_range(comp))))]
 
 
 def _interp_pair(comp):
