@@ -392,7 +392,9 @@ def _pca_state(saved):
     from safetensors import safe_open
 
     with safe_open(str(saved / "pca.safetensors"), framework="pt") as fh:
-        return {k: fh.get_tensor(k) for k in fh.keys()}, fh.metadata()
+        header = fh.metadata()
+        header.pop("sha256")  # the checksum would flag any edit first: test the structural checks behind it
+        return {k: fh.get_tensor(k) for k in fh.keys()}, header
 
 
 LOAD_CASES = {
@@ -420,6 +422,8 @@ LOAD_CASES = {
                     "fitted state does not match PCA"),
     "wrong-shapes": (lambda s: ({**_pca_state(s)[0], "components_": torch.zeros(2, 3, dtype=torch.float64)},
                                 _pca_state(s)[1]), "fitted state does not match PCA"),
+    "tampered-with-checksum": (lambda s: ({**_pca_state(s)[0], "mean_": torch.ones(5, dtype=torch.float64)},
+                                          {**_pca_state(s)[1], "sha256": "0" * 64}), "do not match the checksum"),
     "nan-weights": (lambda s: ({**_pca_state(s)[0], "mean_": torch.full((5,), float("nan"), dtype=torch.float64)},
                                _pca_state(s)[1]), "'mean_' contains NaN"),
     "ae-missing-weights": (lambda s: ({"module.x": torch.zeros(2)},
@@ -443,6 +447,18 @@ def test_load_rejects_bad_files(case, saved, tmp_path):
         latentzoo.load(path)
     assert "model.safetensors" in str(info.value) or case.startswith("ae-missing-weights")
     assert _listing(tmp_path) == ["model.safetensors"]  # load writes nothing
+
+
+def test_load_detects_damaged_data_behind_a_valid_header(saved, tmp_path):
+    """A file of the right size with a valid header but wrong data (a flipped byte, or the zeros
+    of a writer killed half-way) is caught by the checksum, not loaded as a model."""
+    raw = bytearray((saved / "pca.safetensors").read_bytes())
+    flipped = bytearray(raw)
+    flipped[-9] ^= 0x40
+    zeroed = raw[:-64] + bytes(64)  # the tail of the data section never written
+    for name, content in (("flipped.safetensors", flipped), ("zeroed.safetensors", zeroed)):
+        with pytest.raises(ValueError, match=f"{name} is incomplete or corrupted.*checksum"):
+            latentzoo.load(_write(tmp_path, name, bytes(content)))
 
 
 def test_load_bad_paths(tmp_path):

@@ -69,6 +69,26 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"cannot save a parameter of type {type(v).__name__}: {v!r}")
 
 
+def _digest(tensors: dict) -> str:
+    """SHA-256 of every tensor's name, dtype, shape and bytes (sorted by name).
+
+    Stored in the header at save and checked at load: safetensors writes the header
+    first and the data after it into a file of the final size, so a file whose writer was
+    killed half-way has a valid header and zeros where data are missing; only the
+    checksum tells it from a complete file.
+    """
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def save(estimator, path) -> None:
     """Save a fitted estimator to ``path`` (a ``.safetensors`` file), atomically."""
     import torch
@@ -97,6 +117,7 @@ def save(estimator, path) -> None:
         "model": names[0] if names else "",
         "params": json.dumps(params),
         "fitted": json.dumps(_jsonable(meta)),
+        "sha256": _digest(out),
     }
     with atomic_write(path) as tmp:
         save_file(out, str(tmp), metadata=header)
@@ -147,6 +168,9 @@ def load(path):
         raise ValueError(f"{path} has a corrupted latentzoo header: {e}") from None
     if not isinstance(params, dict) or not isinstance(meta, dict):
         raise ValueError(f"{path} has a corrupted latentzoo header: params/fitted are not JSON objects")
+    if "sha256" in header and _digest(tensors) != header["sha256"]:
+        raise ValueError(f"{path} is incomplete or corrupted: its data do not match the checksum in its "
+                         "header (a half-written file from an interrupted save?)")
     for k, t in tensors.items():
         if t.is_floating_point() and not bool(t.isfinite().all()):
             raise ValueError(f"{path}: fitted array {k!r} contains NaN or inf (a corrupted model file)")

@@ -58,6 +58,8 @@ def _prepare_checkpoint_dir(folder: str) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ValueError(f"checkpoint_dir={folder!r} cannot be created: {e.strerror or e}") from None
+    for debris in path.glob(".checkpoint.pt.*.tmp"):  # left by a fit killed while writing
+        debris.unlink(missing_ok=True)
 
 
 class NeuralEstimator(LatentModel):
