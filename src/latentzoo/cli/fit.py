@@ -19,8 +19,12 @@ def add_arguments(p):
     p.add_argument("--out", required=True, help="folder to write model.safetensors and info.json into")
 
 
+#: constructor parameters the CLI sets itself: ``--verbose`` is the CLI's own flag
+RESERVED = ("verbose",)
+
+
 def constructor_params(cls) -> list[str]:
-    return [k for k in inspect.signature(cls.__init__).parameters if k != "self"]
+    return [k for k in inspect.signature(cls.__init__).parameters if k != "self" and k not in RESERVED]
 
 
 def parse_params(extra: list[str], model: str, valid: list[str]) -> dict:
@@ -67,6 +71,8 @@ def run(args, extra) -> int:
     notes = {}
     if "likelihood" in valid and "likelihood" not in params:
         params["likelihood"], notes["likelihood_choice"] = choose_likelihood(X)
+    if "verbose" in inspect.signature(spec.cls.__init__).parameters:
+        params["verbose"] = 1 if args.verbose else 0  # training progress with -v
     est = spec.make(**params)
     try:
         est._validate_params()
@@ -107,7 +113,8 @@ COMMAND = Command(
     "fit", "fit one model on data and save it (model.safetensors + info.json)",
     """model parameters are the estimator's own constructor parameters, as --name value
 (or --name=value; dashes or underscores); values are Python literals (2, 0.5, (64, 32),
-None, True), anything else is a string.
+None, True), anything else is a string. The model's own `verbose` follows the CLI's
+-v/--verbose flag (training progress and logging).
 
 examples:
   latentzoo fit pca digits --out runs/pca --n_components 10
