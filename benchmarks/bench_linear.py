@@ -136,6 +136,9 @@ def main(argv=None) -> dict:
     print()
     print(f"PPCA log-likelihood {ll:.8f} vs float64 reference {ll_ref:.8f}: rel diff {rel:.2e}")
     print(f"PCA subspace vs sklearn full: max principal angle {angle:.2e} rad; explained variance rel diff {ev_rel:.2e}")
+    print(f"speed-up vs sklearn full: PCA {checks['speedup_pca_vs_sklearn_full']:.1f}x, "
+          f"PPCA {checks['speedup_ppca_vs_sklearn_full']:.1f}x; vs sklearn covariance_eigh: "
+          f"PCA {checks['speedup_pca_vs_sklearn_covariance_eigh']:.2f}x")
     for k, op, tgt in targets:
         v = checks[k]
         ok = v <= tgt if op == "<=" else v >= tgt
