@@ -63,6 +63,10 @@ def test_metrics_files_have_one_row_per_model_and_the_documented_columns(digits_
     with open(out / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert tuple(rows[0].keys()) == COLUMNS
+    from latentzoo.evaluation import METRICS  # every column but the names is explained in the report
+
+    assert set(COLUMNS) - {"model", "log_likelihood_method"} <= set(METRICS)
+    assert rows[0]["epochs"] == "" and int(rows[2]["epochs"]) == len(comp.results[2].model.history_["train_loss"])
     assert [r["model"] for r in rows] == ["pca", "ppca", "vae"]
     for r, m in zip(rows, doc["models"]):
         assert float(r["reconstruction_error"]) == pytest.approx(m["reconstruction_error"])

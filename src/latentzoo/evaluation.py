@@ -68,7 +68,12 @@ METRICS: dict[str, str] = {
                                 "pairs divided by the distance of the decoded endpoints (1 = straight; "
                                 "higher = jumps).",
     "fit_time_s": "wall-clock seconds of fit on the training split.",
+    "epochs": "training epochs run by the neural models (early stopping on a validation split keeps the "
+              "best epoch's weights).",
 }
+
+#: keys of :data:`METRICS` that describe the fit rather than come from :func:`evaluate`
+FIT_KEYS = ("fit_time_s", "epochs")
 
 
 # ---------------------------------------------------------------------- reconstruction
@@ -253,7 +258,7 @@ def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, ra
 def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_importance: int = 1000,
              max_trust_samples: int = 500, n_prior: int = 500, n_pairs: int = 50, steps: int = 16,
              random_state=0) -> dict:
-    """Every metric of :data:`METRICS` (except the fit time) for a fitted model.
+    """Every metric of :data:`METRICS` (except :data:`FIT_KEYS`) for a fitted model.
 
     Parameters
     ----------

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODELS = ("pca", "ppca", "ae", "dae", "cae", "vae", "beta-vae")
 #: defaults of the comparison (chosen so `make demo` on the digits stays well under
 #: five minutes on a 2-core CPU, see the README)
-DEFAULT_EPOCHS = 60
+DEFAULT_EPOCHS = 100
 DEFAULT_HIDDEN = (256, 128)
 DEFAULT_N_IMPORTANCE = 500
 
@@ -46,15 +46,20 @@ class ModelResult:
     fit_time_s: float | None
     params: dict = field(default_factory=dict)
 
+    @property
+    def epochs(self) -> int | None:
+        hist = getattr(self.model, "history_", None)
+        return len(hist["train_loss"]) if isinstance(hist, dict) and "train_loss" in hist else None
+
     def row(self) -> dict:
         return {"model": self.name, **{k: self.metrics.get(k) for k in _ROW_KEYS},
-                "fit_time_s": self.fit_time_s}
+                "fit_time_s": self.fit_time_s, "epochs": self.epochs}
 
 
 _ROW_KEYS = ("reconstruction_error", "log_likelihood", "log_likelihood_method", "elbo", "knn_accuracy",
              "trustworthiness", "active_units", "prior_realism", "interpolation_smoothness")
 #: the columns of metrics.csv, in order
-COLUMNS = ("model",) + _ROW_KEYS + ("fit_time_s",)
+COLUMNS = ("model",) + _ROW_KEYS + ("fit_time_s", "epochs")
 
 
 @dataclass
@@ -120,7 +125,8 @@ def _device_description(device: str) -> str:
         return f"{dev} ({torch.cuda.get_device_name(dev)})"
     import torch
 
-    return f"cpu ({torch.get_num_threads()} torch threads)"
+    n = torch.get_num_threads()
+    return f"cpu ({n} torch thread{'s' if n > 1 else ''})"
 
 
 def _split(X, y, test_size: float, seed: int):
@@ -232,8 +238,9 @@ def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DE
     for name, est in models.items():
         metrics = evaluation.evaluate(est, X, y, n_importance=n_importance, random_state=seed)
         results.append(ModelResult(name, est, metrics, None, est.get_params(deep=False)))
-    device = getattr(next(iter(models.values())), "device", "cpu")
-    setup = {"latent_dim": int(results[0].metrics.get("latent_dim", 0)) or None, "seed": seed,
+    first = next(iter(models.values()))
+    device = getattr(first, "device", "cpu")
+    setup = {"latent_dim": getattr(first, "n_components", None), "seed": seed,
              "device": _device_description(device if isinstance(device, str) else str(device)),
              "n_importance": n_importance, "n_test": int(len(X)), "versions": versions(),
              **(extra_setup or {})}

@@ -30,6 +30,7 @@ TABLE_COLUMNS = (
     ("prior_realism", "Prior realism", "min"),
     ("interpolation_smoothness", "Interpolation smoothness", "min"),
     ("fit_time_s", "Fit time (s)", None),
+    ("epochs", "Epochs", None),
 )
 
 #: every top-level heading the page can have, in order
