@@ -90,13 +90,19 @@ def _digest(tensors: dict) -> str:
 
 
 def save(estimator, path) -> None:
-    """Save a fitted estimator to ``path`` (a ``.safetensors`` file), atomically."""
+    """Save a fitted estimator to ``path`` (a ``.safetensors`` file), atomically.
+
+    Under ``torchrun`` only rank 0 writes (every rank holds the same model).
+    """
     import torch
     from safetensors.torch import save_file
 
     from .base import MODELS
+    from .distributed import is_main_process
 
     estimator._check_fitted()
+    if not is_main_process():  # under torchrun every rank holds the same model: rank 0 writes it
+        return
     tensors, meta = estimator._get_fitted_state()
     out = {}
     for k, v in tensors.items():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import numbers
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +20,7 @@ import torch
 
 from .._validation import Callable_, Instance, Interval, Options
 from ..base import LatentModel
-from .engine import EngineConfig, TensorBatches, resolve_device, train
+from .engine import ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS"]
 
@@ -47,6 +48,31 @@ ENGINE_CONSTRAINTS = {
 }
 
 ENGINE_PARAMS = tuple(ENGINE_CONSTRAINTS)
+
+#: rows per chunk when validating or evaluating data chunk by chunk
+CHUNK_ROWS = 4096
+#: fraction of free accelerator memory that device-resident training data may take
+DEVICE_DATA_FRACTION = 0.5
+
+
+def is_streamed(X) -> bool:
+    """True for memory-mapped arrays (``load_dataset(path, mmap=True)``): never loaded whole."""
+    return isinstance(X, np.memmap)
+
+
+def iter_chunks(X, rows: int = CHUNK_ROWS):
+    """``(start, float32 chunk)`` over the rows of ``X``; memory bounded by ``rows``."""
+    for i in range(0, X.shape[0], rows):
+        chunk = np.asarray(X[i : i + rows], dtype=np.float32)
+        yield i, chunk if chunk.flags.writeable else chunk.copy()  # torch wants writable memory
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    """Whether training data of ``nbytes`` may live on ``device`` (always on CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_FRACTION * free
 
 
 def _prepare_checkpoint_dir(folder: str) -> None:
@@ -113,8 +139,12 @@ class NeuralEstimator(LatentModel):
         self
         """
         self._validate_params()
-        X = self._validate_input(X, reset=True, dtype=np.float32)
-        self._check_data(X)
+        streamed = is_streamed(X)
+        if streamed:  # memory-mapped: validated chunk by chunk, never loaded whole
+            X = self._validate_stream(X, reset=True)
+        else:
+            X = self._validate_input(X, reset=True, dtype=np.float32)
+            self._check_data(X)
         if resume and not self.checkpoint_dir:
             raise ValueError("fit(resume=True) needs checkpoint_dir to be set")
         if resume and not isinstance(self.random_state, numbers.Integral):
@@ -135,14 +165,47 @@ class NeuralEstimator(LatentModel):
             torch.manual_seed(seed)
             module = self._build_module(X.shape[1]).to(device)
             tr, va = self._split(len(X), seed)
-            Xt = torch.from_numpy(X).to(device)
-            train_data = TensorBatches(Xt[torch.from_numpy(tr).to(device)], self.batch_size)
-            val_data = TensorBatches(Xt[torch.from_numpy(va).to(device)], self.batch_size) if va is not None else None
+            train_data, val_data = self._batch_sources(X, tr, va, device, streamed)
             history = train(module, train_data, val_data, cfg, seed=seed, device=device, resume=resume)
         # assigned only after a successful fit: a diverged fit never leaves NaN weights here
         self.module_ = module
         self.history_ = history
         return self
+
+    def _batch_sources(self, X, tr, va, device, streamed):
+        """Training/validation batches: device-resident tensors when the data fit there,
+        else rows streamed from host memory or a memory map through a DataLoader."""
+        if streamed or not fits_on_device(X.nbytes, device):
+            workers = 2 if device.type == "cuda" else 0
+            make = lambda rows: ArrayBatches(X, rows, self.batch_size, device, num_workers=workers)  # noqa: E731
+        else:
+            with warnings.catch_warnings():  # read-only input (e.g. a memmap slice): never written to
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                Xt = torch.from_numpy(X).to(device)
+            make = lambda rows: TensorBatches(Xt[torch.from_numpy(rows).to(device)], self.batch_size)  # noqa: E731
+        return make(tr), (make(va) if va is not None else None)
+
+    def _validate_stream(self, X, *, reset: bool):
+        """Check a memory-mapped array without reading it whole: shape and dtype up front,
+        then values chunk by chunk (finite, and the model's own data checks)."""
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"expected a 2-D array with at least one row and column, got shape {X.shape}")
+        if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
+            raise ValueError(f"expected numeric data, got dtype {X.dtype}")
+        if reset:
+            self.n_features_in_ = X.shape[1]
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        for i, chunk in iter_chunks(X):
+            if not np.isfinite(chunk).all():
+                r = i + int(np.argwhere(~np.isfinite(chunk))[0][0])
+                raise ValueError(f"X contains NaN or inf (first at row {r})")
+            if reset:
+                self._check_data(chunk)
+        return X
 
     # -------------------------------------------------------------- evaluation helpers
     @property
@@ -159,15 +222,16 @@ class NeuralEstimator(LatentModel):
         outs = []
         self.module_.eval()
         with torch.no_grad():
-            for i in range(0, len(X), batch_size):
-                xb = torch.as_tensor(np.ascontiguousarray(X[i : i + batch_size], dtype=np.float32), device=dev)
-                outs.append(fn(xb))
+            for _, chunk in iter_chunks(X, batch_size):
+                outs.append(fn(torch.as_tensor(chunk, device=dev)))
         if outs and isinstance(outs[0], tuple):
             return tuple(np.concatenate([o[k].cpu().numpy() for o in outs]) for k in range(len(outs[0])))
         return np.concatenate([o.cpu().numpy() for o in outs]) if outs else np.empty((0,))
 
     def _input(self, X, **kw) -> np.ndarray:
         self._check_fitted()
+        if is_streamed(X):  # stays on disk; _batched reads it chunk by chunk
+            return self._validate_stream(X, reset=False)
         return self._validate_input(X, reset=False, dtype=np.float32, **kw)
 
     def to(self, device):

@@ -65,8 +65,8 @@ def resolve_device(device) -> torch.device:
     """``"auto"``: CUDA when present, else CPU; anything else as ``torch.device``."""
     if isinstance(device, torch.device):
         return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device in (None, "auto"):  # under torchrun, the rank's own GPU (set by init_from_env)
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     try:
         dev = torch.device(device)
     except RuntimeError as e:
@@ -147,6 +147,16 @@ class ArrayBatches:
 def _autocast(device: torch.device, precision: str):
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _all_finite(loss: torch.Tensor, world: int) -> bool:
+    """Whether the loss is finite on every rank (all ranks stop together, none hangs)."""
+    ok = torch.isfinite(loss)
+    if world > 1:
+        flag = ok.to(torch.float32).reshape(1)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        ok = flag[0] > 0
+    return bool(ok)
 
 
 def _all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
@@ -250,7 +260,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         for step, xb in enumerate(train_data.epoch(gen)):
             with _autocast(device, cfg.precision):
                 out = step_fn(xb, epoch)
-            if not torch.isfinite(out.loss):
+            if not _all_finite(out.loss.detach(), world):
                 module.load_state_dict(best["state"])
                 raise TrainingDiverged(
                     f"training diverged at epoch {epoch + 1} (batch {step + 1}): the loss became "
