@@ -141,7 +141,7 @@ def test_save_killed_at_random_moments_never_leaves_an_accepted_half_file(tmp_pa
             try:  # debris is either refused as truncated, or a complete copy of a or b
                 d = latentzoo.load(tmp)
             except ValueError as e:
-                assert "truncated or corrupted" in str(e)
+                assert "corrupted" in str(e)  # truncated, or a checksum mismatch (zeros not yet written)
             else:
                 assert any(np.array_equal(d.mean_, mu) for mu in means.values())
             debris += 1
