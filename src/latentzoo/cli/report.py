@@ -1,9 +1,10 @@
 """``latentzoo report DIR DATA``: a single-model HTML report (figures and metrics)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from ._common import Command, check_fits, add_data_args, echo, load_data, load_model, model_name, model_path
+from ._common import INFO_FILE, Command, check_fits, add_data_args, echo, load_data, load_model, model_name, model_path
 
 
 def add_arguments(p):
@@ -24,6 +25,12 @@ def run(args, extra) -> int:
     check_fits(model, data.X, data.meta)
     name = model_name(model)
     comp = evaluate_fitted({name: model}, data, seed=args.seed)
+    info = model_path(args.model_dir).parent / INFO_FILE
+    if info.is_file():  # the fit time recorded by `latentzoo fit`, when the folder has it
+        try:
+            comp.results[0].fit_time_s = json.loads(info.read_text()).get("fit_time_s")
+        except (OSError, ValueError):
+            pass
     path = write_single_html(comp, out, title=f"latentzoo: {name} on {data.meta.get('name')}")
     echo(f"report written to {path}")
     return 0

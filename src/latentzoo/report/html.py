@@ -88,8 +88,16 @@ def _metrics_table(comp: Comparison) -> str:
     lik = f"<p class='small'>Neural decoders: {_e(lik)}.</p>" if lik else ""
     return (f"<table><tr><th>Model</th>{head}</tr>{''.join(body)}</table>"
             f"<p class='small'>Green: best in the column. IS = importance-sampled with k proposals. "
-            f"Metrics on {comp.setup.get('n_test', len(comp.X_test))} held-out samples.</p>{ref}{lik}"
+            f"{_evaluation_set(comp)}</p>{ref}{lik}"
             f"<dl class='metrics'>{explain}</dl>")
+
+
+def _evaluation_set(comp: Comparison) -> str:
+    n = comp.setup.get("n_test", len(comp.X_test))
+    if comp.X_train is not None:
+        return f"Metrics on {n} held-out samples (models fitted on the other {len(comp.X_train)})."
+    return (f"Metrics on the {n} given samples (no training split here: kNN accuracy is cross-validated "
+            f"on their codes and prior realism is measured against them).")
 
 
 def _img(f: RenderedFigure) -> str:
