@@ -159,6 +159,9 @@ def em_missing(X, W, mu, s2, *, max_iter, tol):
     ``sigma2 = 1/N_obs sum_(n,j) observed [(x_nj - w_j^T zbar_n - mu_j)^2 + w_j^T Sigma_n w_j]``.
     The joint (w, mu) update is an exact M-step, so the observed-data log-likelihood never
     decreases. Returns ``W, mu, sigma2, history`` (mean log-likelihood per row).
+
+    Cost per iteration ``O(n d q^2)`` time and ``O(n q^2)`` memory (per-row posterior
+    covariances); no Python loop over rows (chunks of rows are vectorised).
     """
     n, d = X.shape
     q = W.shape[1]
