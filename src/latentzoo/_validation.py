@@ -138,6 +138,12 @@ def validate_params(estimator) -> None:
 def check_finite_or_nan(X: np.ndarray, *, allow_nan: bool, what: str = "X") -> None:
     """Reject inf always and NaN unless ``allow_nan``; the message names rows and columns."""
     if np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.complexfloating):
+        if not allow_nan:
+            # fast path (as scikit-learn's): a finite sum means no NaN/inf, with no boolean
+            # array of X's size; an overflowing sum falls through to the exact scan
+            with np.errstate(over="ignore", invalid="ignore"):
+                if np.isfinite(X.sum()):
+                    return
         bad = ~np.isfinite(X) if not allow_nan else np.isinf(X)
         if bad.any():
             r, c = np.argwhere(bad)[0]

@@ -94,12 +94,23 @@ class LatentModel(TransformerMixin, BaseEstimator):
 
         save(self, path)
 
-    # subclasses override: arrays (numpy or torch) and JSON-able metadata of the fit
+    #: fitted arrays (saved as tensors) and fitted scalars (saved as JSON) that make up the
+    #: fitted state; attributes a fit did not set (e.g. ``n_iter_`` of a closed form) are skipped
+    _fitted_arrays: tuple[str, ...] = ()
+    _fitted_scalars: tuple[str, ...] = ()
+
     def _get_fitted_state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        raise NotImplementedError(f"{type(self).__name__} does not support save() yet")
+        """Arrays (numpy or torch) and JSON-able metadata of the fit, for :func:`save`."""
+        tensors = {k: getattr(self, k) for k in self._fitted_arrays if hasattr(self, k)}
+        meta = {k: getattr(self, k) for k in self._fitted_scalars if hasattr(self, k)}
+        return tensors, meta
 
     def _set_fitted_state(self, tensors: dict[str, Any], meta: dict[str, Any]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not support load() yet")
+        """Restore what :meth:`_get_fitted_state` saved (arrays as float64 numpy)."""
+        for k, v in tensors.items():
+            setattr(self, k, np.asarray(v, dtype=np.float64))
+        for k, v in meta.items():
+            setattr(self, k, v)
 
     @classmethod
     def _contract_params(cls) -> dict[str, Any]:

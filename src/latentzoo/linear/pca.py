@@ -130,26 +130,8 @@ class PCA(LatentModel):
         return (Z * self._scale()) @ self.components_ + self.mean_
 
     # ------------------------------------------------------------------ persistence
-    def _get_fitted_state(self):
-        tensors = {
-            "mean_": self.mean_,
-            "components_": self.components_,
-            "explained_variance_": self.explained_variance_,
-            "explained_variance_ratio_": self.explained_variance_ratio_,
-        }
-        meta = {
-            "n_features_in_": int(self.n_features_in_),
-            "n_components_": int(self.n_components_),
-            "n_samples_": int(self.n_samples_),
-            "noise_variance_": float(self.noise_variance_),
-        }
-        return tensors, meta
-
-    def _set_fitted_state(self, tensors, meta):
-        for k, v in tensors.items():
-            setattr(self, k, np.asarray(v, dtype=np.float64))
-        for k, v in meta.items():
-            setattr(self, k, v)
+    _fitted_arrays = ("mean_", "components_", "explained_variance_", "explained_variance_ratio_")
+    _fitted_scalars = ("n_features_in_", "n_components_", "n_samples_", "noise_variance_")
 
     @classmethod
     def _contract_params(cls):

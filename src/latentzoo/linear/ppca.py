@@ -248,19 +248,8 @@ class PPCA(LatentModel):
         return z @ self.W_.T + self.mean_ + np.sqrt(self.noise_variance_) * eps
 
     # ------------------------------------------------------------------ persistence
-    _ARRAYS = ("W_", "mean_", "components_", "explained_variance_", "loglik_history_")
-    _META = ("n_features_in_", "n_components_", "n_samples_", "noise_variance_", "n_iter_")
-
-    def _get_fitted_state(self):
-        tensors = {k: getattr(self, k) for k in self._ARRAYS if hasattr(self, k)}
-        meta = {k: getattr(self, k) for k in self._META if hasattr(self, k)}
-        return tensors, meta
-
-    def _set_fitted_state(self, tensors, meta):
-        for k, v in tensors.items():
-            setattr(self, k, np.asarray(v, dtype=np.float64))
-        for k, v in meta.items():
-            setattr(self, k, v)
+    _fitted_arrays = ("W_", "mean_", "components_", "explained_variance_", "loglik_history_")
+    _fitted_scalars = ("n_features_in_", "n_components_", "n_samples_", "noise_variance_", "n_iter_")
 
     @classmethod
     def _contract_params(cls):

@@ -23,6 +23,8 @@ from typing import Callable
 
 import torch
 
+from .._spec import from_spec
+
 __all__ = ["Corruption", "GaussianNoise", "Masking", "SaltAndPepper", "CORRUPTIONS",
            "register_corruption", "make_corruption", "is_valid_corruption"]
 
@@ -132,21 +134,8 @@ for _cls in (GaussianNoise, Masking, SaltAndPepper):
 
 def make_corruption(spec) -> Corruption:
     """A :class:`Corruption` from an instance or a string ``"name"`` / ``"name:arg"``."""
-    if isinstance(spec, Corruption):
-        return spec
-    if not isinstance(spec, str):
-        raise ValueError(f"noise must be a corruption name such as 'gaussian:0.1' or a Corruption, got {spec!r}")
-    name, _, arg = spec.partition(":")
-    if name not in CORRUPTIONS:
-        raise ValueError(f"unknown corruption {spec!r}; known: {', '.join(CORRUPTIONS)}")
-    try:
-        args = [float(a) for a in arg.split(",")] if arg else []
-    except ValueError:
-        raise ValueError(f"corruption {spec!r}: the argument after ':' must be a number") from None
-    try:
-        return CORRUPTIONS[name](*args)
-    except TypeError:
-        raise ValueError(f"corruption {spec!r}: {name} takes at most one number") from None
+    return from_spec(spec, registry=CORRUPTIONS, base=Corruption, kind="corruption", param="noise",
+                     example="gaussian:0.1")
 
 
 def is_valid_corruption(spec) -> bool:

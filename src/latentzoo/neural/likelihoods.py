@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
+from .._spec import from_spec
+
 __all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood"]
 
 
@@ -123,21 +125,8 @@ for _cls in (Bernoulli, Gaussian, GaussianLearned, Laplace):
 
 def make_likelihood(spec) -> Likelihood:
     """A :class:`Likelihood` from an instance or a string ``"name"`` / ``"name:arg"``."""
-    if isinstance(spec, Likelihood):
-        return spec
-    if not isinstance(spec, str):
-        raise ValueError(f"likelihood must be a name or a Likelihood instance, got {spec!r}")
-    name, _, arg = spec.partition(":")
-    if name not in LIKELIHOODS:
-        raise ValueError(f"unknown likelihood {spec!r}; known: {', '.join(LIKELIHOODS)}")
-    try:
-        args = [float(a) for a in arg.split(",")] if arg else []
-    except ValueError:
-        raise ValueError(f"likelihood {spec!r}: the argument after ':' must be a number") from None
-    try:
-        return LIKELIHOODS[name](*args)
-    except TypeError:
-        raise ValueError(f"likelihood {spec!r}: {name} takes no argument") from None
+    return from_spec(spec, registry=LIKELIHOODS, base=Likelihood, kind="likelihood", param="likelihood",
+                     example="gaussian:0.1")
 
 
 def is_valid_likelihood(spec) -> bool:
