@@ -112,3 +112,21 @@ def test_torchrun_launches_the_module(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert [(tmp_path / f"rank{i}").read_text() for i in (0, 1)] == ["2", "2"]
     assert latentzoo.load(tmp_path / "m.safetensors").transform(np.zeros((1, 64))).shape == (1, 2)
+
+
+def test_torchrun_runs_the_cli_fit(tmp_path):
+    """`torchrun --nproc-per-node 2 -m latentzoo fit ...`: both ranks train, rank 0 writes
+    the model folder (exactly the two files), and the model is usable."""
+    data = tmp_path / "X.npy"
+    np.save(data, latentzoo.load_dataset("digits").X[:300])
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                        "--master-port", str(_free_port()), "-m", "latentzoo", "fit", "ae", str(data),
+                        "--out", str(out), "--max_epochs", "2", "--hidden", "(16,)", "--random_state", "0"],
+                       capture_output=True, text=True, timeout=240, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["info.json", "model.safetensors"]
+    assert r.stdout.count("saved") == 1  # one report line: rank 0's
+    model = latentzoo.load(out / "model.safetensors")
+    assert model.transform(np.zeros((1, 64), np.float32)).shape == (1, 2)

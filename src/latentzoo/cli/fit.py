@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import distributed
 from ._common import INFO_FILE, MODEL_FILE, Command, UsageError, add_data_args, echo, load_data, parse_value, \
     write_json
 
@@ -78,9 +79,16 @@ def run(args, extra) -> int:
         est._validate_params()
     except (ValueError, TypeError) as e:
         raise UsageError(f"fit: {e}") from None
-    t0 = time.perf_counter()
-    est.fit(X)
-    fit_time = time.perf_counter() - t0
+    ddp = distributed.init_from_env()  # under torchrun: DDP over the ranks (gloo on CPU, NCCL on GPU)
+    try:
+        t0 = time.perf_counter()
+        est.fit(X)
+        fit_time = time.perf_counter() - t0
+        if not distributed.is_main_process():
+            return 0  # every rank holds the same model: rank 0 writes and reports it
+    finally:
+        if ddp:
+            distributed.shutdown()
     info = {"model": args.model, "class": f"{type(est).__module__}.{type(est).__qualname__}",
             "params": est.get_params(deep=False), "data": meta, "fit_time_s": fit_time,
             "train_reconstruction_error": float(est.reconstruction_error(X)), **notes,
@@ -115,6 +123,10 @@ COMMAND = Command(
 (or --name=value; dashes or underscores); values are Python literals (2, 0.5, (64, 32),
 None, True), anything else is a string. The model's own `verbose` follows the CLI's
 -v/--verbose flag (training progress and logging).
+
+multi-process data-parallel training (DDP, one process per GPU or CPU group), launched by
+PyTorch's torchrun; rank 0 writes the model:
+  torchrun --nproc-per-node 4 -m latentzoo fit vae data.npy --out runs/vae
 
 examples:
   latentzoo fit pca digits --out runs/pca --n_components 10
