@@ -240,3 +240,38 @@ def test_resume_equals_an_uninterrupted_fit(digits_split, tmp_path):
     for p, r in zip(full.module_.parameters(), res.module_.parameters()):
         assert torch.equal(p, r)
     assert _untimed(full.history_) == _untimed(res.history_)
+
+
+# ---------------------------------------------------------------------- posterior families
+def test_laplace_posterior_kl_is_monte_carlo_of_the_closed_form():
+    """No closed form is registered for KL(Laplace || Normal) in torch, so the VAE's KL is
+    Monte Carlo; it must agree with the analytic value
+    KL = -H(Laplace(m, b)) - E_q log N(z; 0, 1) = -1 - log(2b) + log(2 pi)/2 + (m^2 + 2 b^2)/2."""
+    from torch import distributions as D
+
+    from latentzoo.neural.bounds import kl_or_mc
+    from latentzoo.neural.vae_module import POSTERIORS
+
+    torch.manual_seed(0)
+    out = torch.randn(5, 6)  # 5 rows, q = 3: location then raw scale
+    qz = POSTERIORS["laplace"](out)
+    m, b = qz.base_dist.loc, qz.base_dist.scale
+    exact = (-1 - torch.log(2 * b) + 0.5 * math.log(2 * math.pi) + 0.5 * (m**2 + 2 * b**2)).sum(-1)
+    z = qz.rsample((200_000,))
+    pz = D.Independent(D.Normal(torch.zeros(3), torch.ones(3)), 1)
+    mc = kl_or_mc(qz, pz, z)
+    se = (qz.log_prob(z) - pz.log_prob(z)).std(0) / math.sqrt(len(z))
+    assert torch.all((mc - exact).abs() < 5 * se + 1e-6), (mc, exact)
+
+
+def test_laplace_posterior_vae_trains_and_encodes_with_its_family(digits_split):
+    from torch import distributions as D
+
+    Xtr, Xte = digits_split
+    vae = VAE(n_components=2, hidden=(32,), max_epochs=3, posterior_family="laplace", **FAST).fit(Xtr)
+    qz = vae.posterior(Xte[:10])
+    assert isinstance(qz.base_dist, D.Laplace)
+    np.testing.assert_allclose(vae.transform(Xte[:10]), qz.mean.numpy(), rtol=1e-6)
+    assert np.isfinite(vae.history_["train_kl"]).all() and np.isfinite(vae.score_samples(Xte[:20], n_importance=16)).all()
+    with pytest.raises(ValueError, match="posterior_family"):
+        VAE(posterior_family="cauchy").fit(Xtr)

@@ -24,7 +24,7 @@ from .base import ENGINE_CONSTRAINTS, NeuralEstimator
 from .bounds import importance_log_likelihood
 from .likelihoods import is_valid_likelihood, make_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
-from .vae_module import OBJECTIVES, VAEModule
+from .vae_module import POSTERIORS, OBJECTIVES, VAEModule
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,16 @@ class VAE(NeuralEstimator):
         If > 0, epoch t (from 0) uses beta_t = beta * min(1, (t + 1) / kl_warmup), a
         linear ramp reaching beta at epoch ``kl_warmup - 1``; the per-epoch value is in
         ``history_["train_beta"]``. The validation loss of epoch t uses the same beta_t.
+    posterior_family : str, default="normal"
+        The family of q(z|x), from :data:`~latentzoo.neural.vae_module.POSTERIORS`:
+        ``"normal"`` (diagonal Gaussian, closed-form KL) or ``"laplace"``; any
+        location-scale ``torch.distributions`` family with ``rsample`` can be added with
+        :func:`~latentzoo.neural.vae_module.register_posterior` (its KL against the prior
+        is then estimated by Monte Carlo where torch has no closed form).
     image_shape : tuple (height, width), optional
         Needed by ``architecture="conv"``.
     encoder, decoder : torch.nn.Module, optional
-        Replace the built networks: the encoder maps (B, D) -> (B, 2q) (posterior mean,
+        Replace the built networks: the encoder maps (B, D) -> (B, 2q) (posterior location,
         then the raw scale s = 1e-4 + softplus(raw)); the decoder maps (N, q) ->
         (N, n_params * D). They are deep-copied at ``fit``; a model using them cannot be
         saved (no pickled code in model files).
@@ -135,6 +141,7 @@ class VAE(NeuralEstimator):
         "n_samples": [Interval("int", 1, None)],
         "objective": [Options(tuple(OBJECTIVES))],
         "kl_warmup": [Interval("int", 0, None)],
+        "posterior_family": [Callable_(lambda v: v in POSTERIORS, "a registered posterior family, e.g. 'normal' or 'laplace'")],
         "image_shape": [Callable_(_is_image_shape, "a (height, width) pair of positive integers"), None],
         "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
         "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
@@ -143,7 +150,7 @@ class VAE(NeuralEstimator):
 
     def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
                  likelihood="bernoulli", beta=1.0, n_samples=1, objective="elbo", kl_warmup=0,
-                 image_shape=None, encoder=None, decoder=None, lr=1e-3, batch_size=128, max_epochs=100,
+                 posterior_family="normal", image_shape=None, encoder=None, decoder=None, lr=1e-3, batch_size=128, max_epochs=100,
                  validation_fraction=0.1, patience=10, device="auto", precision="32", compile=False,
                  checkpoint_dir=None, checkpoint_every=1, random_state=None, verbose=1):
         self.n_components = n_components
@@ -155,6 +162,7 @@ class VAE(NeuralEstimator):
         self.n_samples = n_samples
         self.objective = objective
         self.kl_warmup = kl_warmup
+        self.posterior_family = posterior_family
         self.image_shape = image_shape
         self.encoder = encoder
         self.decoder = decoder
@@ -182,7 +190,8 @@ class VAE(NeuralEstimator):
         dec = copy.deepcopy(self.decoder) if self.decoder is not None else \
             build_decoder(self.architecture, q, n_features, n_params=lik.n_params, **kw)
         return VAEModule(enc, dec, lik, q, beta=float(self.beta), n_samples=int(self.n_samples),
-                         objective=self.objective, kl_warmup=int(self.kl_warmup))
+                         objective=self.objective, kl_warmup=int(self.kl_warmup),
+                         posterior=self.posterior_family)
 
     def _check_data(self, X: np.ndarray) -> None:
         if make_likelihood(self.likelihood).unit_interval and X.size and (X.min() < 0 or X.max() > 1):
@@ -198,20 +207,15 @@ class VAE(NeuralEstimator):
 
     # ------------------------------------------------------------------ encode / decode
     def posterior(self, X) -> D.Distribution:
-        """q(z|x) for every row of X: ``Independent(Normal(loc, scale), 1)``, batch (n,), on CPU."""
+        """q(z|x) for every row of X (e.g. ``Independent(Normal(loc, scale), 1)``), batch (n,), on CPU."""
         X = self._input(X)
-
-        def enc(xb):
-            qz = self.module_.encode(xb)
-            return qz.base_dist.loc, qz.base_dist.scale
-
-        loc, scale = self._batched(enc, X)
-        return D.Independent(D.Normal(torch.from_numpy(loc), torch.from_numpy(scale)), 1)
+        out = self._batched(self.module_.encoder_output, X)
+        return self.module_.posterior_family(torch.from_numpy(out))
 
     def transform(self, X) -> np.ndarray:
         """Posterior means E_q[z|x], shape (n_samples, n_components)."""
         X = self._input(X)
-        return self._batched(lambda xb: self.module_.encode(xb).base_dist.loc, X)
+        return self._batched(lambda xb: self.module_.encode(xb).mean, X)
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decoder means E[x|z] (Bernoulli: probabilities), shape (n, n_features)."""

@@ -25,15 +25,50 @@ from .bounds import kl_or_mc, log_importance_weights, logmeanexp
 from .engine import LossOutput
 from .likelihoods import Likelihood
 
-__all__ = ["VAEModule", "OBJECTIVES", "MIN_SCALE", "posterior_scale"]
+__all__ = ["VAEModule", "OBJECTIVES", "MIN_SCALE", "posterior_scale", "PosteriorFamily", "POSTERIORS",
+           "register_posterior"]
 
-#: floor of the posterior standard deviation: s = MIN_SCALE + softplus(raw)
+#: floor of the posterior scale: s = MIN_SCALE + softplus(raw)
 MIN_SCALE = 1e-4
 
 
 def posterior_scale(raw: torch.Tensor) -> torch.Tensor:
-    """Positive posterior standard deviation from the encoder's raw output."""
+    """Positive posterior scale from the encoder's raw output."""
     return MIN_SCALE + F.softplus(raw)
+
+
+class PosteriorFamily:
+    """q(z|x) from the encoder's raw output (B, 2q): a location and a raw scale per unit.
+
+    ``family(loc, scale)`` is any location-scale ``torch.distributions`` class with
+    ``rsample`` (Normal, Laplace, ...); the latent units form one event (``Independent``).
+    Families without a closed-form KL against the N(0, I) prior are handled by the
+    Monte Carlo KL of :func:`~latentzoo.neural.bounds.kl_or_mc`.
+    """
+
+    n_params = 2
+
+    def __init__(self, family: type):
+        if not getattr(family, "has_rsample", False):
+            raise ValueError(f"posterior family {family.__name__} has no rsample: it cannot be reparametrised")
+        self.family = family
+
+    def __call__(self, out: torch.Tensor) -> D.Distribution:
+        loc, raw = out.chunk(2, dim=-1)
+        return D.Independent(self.family(loc, posterior_scale(raw)), 1)
+
+
+#: posterior name -> PosteriorFamily; add one with :func:`register_posterior`
+POSTERIORS: dict[str, PosteriorFamily] = {}
+
+
+def register_posterior(name: str, family: type) -> None:
+    """Register a location-scale family with ``rsample`` as a VAE posterior (``VAE(posterior=name)``)."""
+    POSTERIORS[name] = PosteriorFamily(family)
+
+
+register_posterior("normal", D.Normal)  # Kingma & Welling's diagonal Gaussian (closed-form KL)
+register_posterior("laplace", D.Laplace)  # heavier tails; KL by Monte Carlo
 
 
 def elbo_loss(module: "VAEModule", x: torch.Tensor, beta: float) -> LossOutput:
@@ -79,20 +114,22 @@ class VAEModule(nn.Module):
     Parameters
     ----------
     encoder : nn.Module
-        (B, D) -> (B, 2q): the posterior mean then the raw scale (see :func:`posterior_scale`).
+        (B, D) -> (B, 2q): the posterior location then the raw scale (see :func:`posterior_scale`).
     decoder : nn.Module
         (N, q) -> (N, n_params * D) raw outputs for ``likelihood``.
     likelihood : Likelihood
     n_components : int
         q, the latent dimension.
-    beta, n_samples, objective, kl_warmup :
+    beta, n_samples, objective, kl_warmup, posterior :
         As in :class:`~latentzoo.neural.vae.VAE`.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, n_components: int,
-                 *, beta: float = 1.0, n_samples: int = 1, objective: str = "elbo", kl_warmup: int = 0):
+                 *, beta: float = 1.0, n_samples: int = 1, objective: str = "elbo", kl_warmup: int = 0,
+                 posterior: str = "normal"):
         super().__init__()
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
+        self.posterior_family = POSTERIORS[posterior]
         self.n_components = n_components
         self.beta, self.n_samples, self.objective, self.kl_warmup = beta, n_samples, objective, kl_warmup
         self.register_buffer("_zero", torch.zeros(n_components), persistent=False)
@@ -103,15 +140,18 @@ class VAEModule(nn.Module):
         return D.Independent(D.Normal(self._zero, torch.ones_like(self._zero)), 1)
 
     def encode(self, x: torch.Tensor) -> D.Distribution:
-        """q(z|x) = N(mu(x), diag s(x)^2), batch (B,), event (q,)."""
+        """q(z|x), e.g. N(mu(x), diag s(x)^2), batch (B,), event (q,)."""
+        return self.posterior_family(self.encoder_output(x))
+
+    def encoder_output(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's raw (B, 2q) output: location then raw scale of every unit."""
         out = self.encoder(x)  # (B, 2q)
         if out.shape[-1] != 2 * self.n_components:
             raise ValueError(
                 f"the encoder must output 2 * n_components = {2 * self.n_components} values per row "
-                f"(mean and raw scale), got {out.shape[-1]}"
+                f"(location and raw scale), got {out.shape[-1]}"
             )
-        loc, raw = out.chunk(2, dim=-1)
-        return D.Independent(D.Normal(loc, posterior_scale(raw)), 1)
+        return out
 
     def inference(self, x: torch.Tensor, n_samples: int = 1) -> dict:
         """``{"qz": q(z|x), "z": (n_samples, B, q) reparametrised samples}``."""
