@@ -7,7 +7,6 @@ denoising autoencoder, ``contractive`` weighs the Jacobian penalty of a contract
 from __future__ import annotations
 
 import copy
-import numbers
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 
 from .._validation import Callable_, Instance, Interval
 from ..base import register_model
-from .base import ENGINE_CONSTRAINTS, NeuralEstimator
+from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput
 from .jacobian import jacobian_frobenius_sq
@@ -69,15 +68,6 @@ class AutoencoderModule(nn.Module):
         self._check_code(h)
         rec = -self.decode(h).log_prob(x).sum(-1)  # (B,) nats, against the clean x
         return LossOutput((rec + penalty).mean(), {"rec": rec, "contractive": penalty})
-
-
-def _is_hidden(v) -> bool:
-    return isinstance(v, (tuple, list)) and all(
-        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in v)
-
-
-def _is_image_shape(v) -> bool:
-    return isinstance(v, (tuple, list)) and len(v) == 2 and _is_hidden(v)
 
 
 @register_model("ae", description="undercomplete autoencoder: nonlinear encoder/decoder trained by reconstruction")
@@ -153,14 +143,14 @@ class Autoencoder(NeuralEstimator):
     _parameter_constraints = {
         **ENGINE_CONSTRAINTS,
         "n_components": [Interval("int", 1, None)],
-        "hidden": [Callable_(_is_hidden, "a tuple or list of positive ints")],
+        "hidden": [Callable_(is_sizes, "a tuple or list of positive ints")],
         "architecture": [Callable_(lambda v: v in ARCHITECTURES, f"one of {', '.join(map(repr, ARCHITECTURES))}")],
         "activation": [Callable_(lambda v: v in ACTIVATIONS, f"one of {', '.join(map(repr, ACTIVATIONS))}")],
         "likelihood": [Callable_(is_valid_likelihood, "a likelihood name such as 'gaussian' or 'bernoulli', or a Likelihood")],
         "noise": [Callable_(is_valid_corruption, "a corruption such as 'gaussian:0.2', 'masking:0.25', "
                                                   "'salt-and-pepper:0.1', or a Corruption"), None],
         "contractive": [Interval("real", 0, None)],
-        "image_shape": [Callable_(_is_image_shape, "a (height, width) pair of positive ints"), None],
+        "image_shape": [Callable_(is_image_shape, "a (height, width) pair of positive ints"), None],
         "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
         "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
     }
@@ -211,13 +201,6 @@ class Autoencoder(NeuralEstimator):
             dec = build_decoder(self.architecture, self.n_components, n_features, n_params=lik.n_params, **kw)
         noise = make_corruption(self.noise) if self.noise is not None else None
         return AutoencoderModule(enc, dec, lik, noise, self.contractive, self.n_components)
-
-    def _check_data(self, X: np.ndarray) -> None:
-        if make_likelihood(self.likelihood).unit_interval and len(X) and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                f"likelihood={self.likelihood!r} needs data in [0, 1]; got min {X.min():g}, max {X.max():g}"
-                " — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
-            )
 
     # -------------------------------------------------------------- encode / decode
     def transform(self, X):
@@ -280,19 +263,7 @@ class Autoencoder(NeuralEstimator):
             est.noise = make_corruption(self.noise).spec()
         super(Autoencoder, est).save(path)
 
-    def _set_fitted_state(self, tensors, meta):
-        # JSON stored the tuples as lists: give back the parameters exactly as they were
-        for name in ("hidden", "image_shape"):
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, tuple(getattr(self, name)))
-        return super()._set_fitted_state(tensors, meta)
-
     # -------------------------------------------------------------- contract
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
-        return tags
-
     def _expected_failed_checks(self) -> dict:
         return {}
 

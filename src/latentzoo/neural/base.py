@@ -21,8 +21,20 @@ import torch
 from .._validation import Callable_, Instance, Interval, Options
 from ..base import LatentModel
 from .engine import ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
+from .likelihoods import make_likelihood
 
-__all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS"]
+__all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
+
+
+def is_sizes(v) -> bool:
+    """A tuple or list of positive ints (layer widths; ``bool`` is not an int here)."""
+    return isinstance(v, (tuple, list)) and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in v)
+
+
+def is_image_shape(v) -> bool:
+    """A (height, width) pair of positive ints."""
+    return is_sizes(v) and len(v) == 2
 
 
 def _is_device(v) -> bool:
@@ -100,7 +112,16 @@ class NeuralEstimator(LatentModel):
         raise NotImplementedError
 
     def _check_data(self, X: np.ndarray) -> None:
-        """Model-specific checks of validated training data (e.g. Bernoulli needs [0, 1])."""
+        """Checks of validated data: a likelihood on [0, 1] (Bernoulli) needs data there."""
+        likelihood = getattr(self, "likelihood", None)
+        if likelihood is None or not make_likelihood(likelihood).unit_interval or not X.size:
+            return
+        lo, hi = X.min(), X.max()
+        if lo < 0 or hi > 1:
+            raise ValueError(
+                f"likelihood={likelihood!r} needs data in [0, 1]; got min {lo:g}, max {hi:g}"
+                " — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
+            )
 
     # -------------------------------------------------------------- fit
     def _seed(self) -> int:
@@ -250,6 +271,10 @@ class NeuralEstimator(LatentModel):
         return tensors, meta
 
     def _set_fitted_state(self, tensors, meta):
+        # JSON stored tuple parameters (hidden, image_shape) as lists: give them back as tuples
+        for name in ("hidden", "image_shape"):
+            if isinstance(getattr(self, name, None), list):
+                setattr(self, name, tuple(getattr(self, name)))
         self.n_features_in_ = int(meta["n_features_in_"])
         for k in self._extra_fitted_meta:
             setattr(self, k, meta[k])
@@ -265,6 +290,11 @@ class NeuralEstimator(LatentModel):
 
     def _expected_failed_checks(self) -> dict:
         return {}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
+        return tags
 
     @classmethod
     def _contract_params(cls) -> dict:
