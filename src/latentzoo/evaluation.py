@@ -181,10 +181,11 @@ def latent_sampler(model, X_train) -> Callable[[int, np.random.Generator], np.nd
     The others get ``N(m, C)``, the Gaussian fitted to their training codes, i.e. the
     standardised codes are drawn from ``N(0, I)``.
     """
+    if hasattr(model, "sample"):  # the prior is N(0, I): no need to encode the training data
+        q = int(getattr(model, "n_components_", model.n_components))
+        return lambda m, rng: rng.standard_normal((m, q))
     Z = np.asarray(model.transform(X_train), dtype=np.float64)
     q = Z.shape[1]
-    if hasattr(model, "sample"):
-        return lambda m, rng: rng.standard_normal((m, q))
     mean = Z.mean(axis=0)
     cov = np.atleast_2d(np.cov(Z, rowvar=False)) if len(Z) > 1 else np.zeros((q, q))
     # eigh (not cholesky) so a singular code covariance still has a square root
