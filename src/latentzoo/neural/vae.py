@@ -20,7 +20,7 @@ from torch import nn
 
 from .._validation import Callable_, Instance, Interval, Options, check_finite_or_nan
 from ..base import register_model
-from .base import ENGINE_CONSTRAINTS, NeuralEstimator
+from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .bounds import importance_log_likelihood
 from .likelihoods import is_valid_likelihood, make_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
@@ -32,14 +32,6 @@ __all__ = ["VAE"]
 
 #: elements of the largest decoder activation per importance-sampling step (bounds memory)
 _IS_BUDGET = 2**22
-
-
-def _is_sizes(v) -> bool:
-    return isinstance(v, (tuple, list)) and all(isinstance(h, numbers.Integral) and h >= 1 for h in v)
-
-
-def _is_image_shape(v) -> bool:
-    return _is_sizes(v) and len(v) == 2
 
 
 @contextmanager
@@ -132,7 +124,7 @@ class VAE(NeuralEstimator):
 
     _parameter_constraints = {
         "n_components": [Interval("int", 1, None)],
-        "hidden": [Callable_(_is_sizes, "a tuple of positive integers")],
+        "hidden": [Callable_(is_sizes, "a tuple of positive integers")],
         "architecture": [Options(tuple(ARCHITECTURES))],
         "activation": [Options(tuple(ACTIVATIONS))],
         "likelihood": [Callable_(is_valid_likelihood, "a registered likelihood name, e.g. 'bernoulli', "
@@ -142,7 +134,7 @@ class VAE(NeuralEstimator):
         "objective": [Options(tuple(OBJECTIVES))],
         "kl_warmup": [Interval("int", 0, None)],
         "posterior_family": [Callable_(lambda v: v in POSTERIORS, "a registered posterior family, e.g. 'normal' or 'laplace'")],
-        "image_shape": [Callable_(_is_image_shape, "a (height, width) pair of positive integers"), None],
+        "image_shape": [Callable_(is_image_shape, "a (height, width) pair of positive integers"), None],
         "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
         "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
         **ENGINE_CONSTRAINTS,
@@ -305,19 +297,7 @@ class VAE(NeuralEstimator):
         return (count, var) if return_variances else count
 
     # ------------------------------------------------------------------ persistence
-    def _set_fitted_state(self, tensors, meta):
-        # JSON stored the tuples as lists: give back the parameters exactly as they were
-        for name in ("hidden", "image_shape"):
-            if isinstance(getattr(self, name), list):
-                setattr(self, name, tuple(getattr(self, name)))
-        return super()._set_fitted_state(tensors, meta)
-
     # ------------------------------------------------------------------ contract
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
-        return tags
-
     @classmethod
     def _contract_params(cls) -> dict:
         # a Gaussian likelihood: scikit-learn's checks feed data outside [0, 1]
