@@ -170,7 +170,7 @@ def active_units(model, X, *, threshold: float = ACTIVE_THRESHOLD) -> int:
     if hasattr(model, "active_units"):
         return int(model.active_units(X))
     Z = np.asarray(model.transform(X), dtype=np.float64)
-    return int((Z.var(axis=0) > threshold).sum())
+    return int((Z.var(axis=0, ddof=1) > threshold).sum())  # unbiased, as the VAE's (np.cov)
 
 
 # ---------------------------------------------------------------------- regularity

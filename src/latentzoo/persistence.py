@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["save", "load", "atomic_write"]
+__all__ = ["save", "load", "atomic_write", "atomic_folder"]
 
 _FORMAT = "latentzoo"
 _FORMAT_VERSION = 1
@@ -51,6 +52,41 @@ class atomic_write:
                 raise
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+class atomic_folder:
+    """Context manager yielding a temporary folder that becomes ``path`` on success only.
+
+    The folder is built beside ``path`` and renamed into place; an existing ``path`` is
+    moved aside first and deleted after the rename, so readers see the old folder or the
+    new one, never a mix. On an error the temporary folder is removed.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __enter__(self) -> Path:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return
+        try:
+            os.chmod(self.tmp, 0o755)  # mkdtemp makes it private
+            old = None
+            if self.path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
+                os.rmdir(old)
+                os.replace(self.path, old)
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(v: Any) -> Any:

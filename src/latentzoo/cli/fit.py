@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import inspect
-import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from .. import distributed
+from ..persistence import atomic_folder
 from ._common import INFO_FILE, MODEL_FILE, Command, UsageError, add_data_args, echo, load_data, parse_value, \
     write_json
 
@@ -105,16 +103,9 @@ def _write(out: Path, est, info: dict) -> None:
         est.save(out / MODEL_FILE)
         write_json(out / INFO_FILE, info)
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         est.save(tmp / MODEL_FILE)
         write_json(tmp / INFO_FILE, info)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 COMMAND = Command(

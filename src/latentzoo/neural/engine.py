@@ -262,11 +262,12 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step
         n = 0
         t_epoch = time.perf_counter()
+        finite = torch.ones((), dtype=torch.bool, device=device)  # every loss since the last check
         for step, xb in enumerate(train_data.epoch(gen)):
             with _autocast(device, cfg.precision):
                 out = step_fn(xb, epoch)
             loss = out.loss.detach()
-            finite = torch.isfinite(loss) if step == 0 else finite & torch.isfinite(loss)
+            finite = finite & torch.isfinite(loss)
             if step % check_every == 0 and not _all_true(finite, world):
                 module.load_state_dict(best["state"])
                 raise TrainingDiverged(

@@ -9,12 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-from ..persistence import atomic_write
+from ..persistence import atomic_folder, atomic_write
 from .compare import COLUMNS, Comparison
 from .figures import build_figures
 from .html import metrics_json, render_html
@@ -54,27 +51,13 @@ def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = N
     _check_destination(out)
     figures = build_figures(comp, dpi=dpi)
     page = render_html(comp, figures, title=title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as tmp:
         for f in figures:
             if f.png is not None:
                 (tmp / f.filename).write_bytes(f.png)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "metrics.json").write_text(metrics_json(comp), encoding="utf-8")
         (tmp / "metrics.csv").write_text(metrics_csv(comp), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rmdir(old)
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     logger.info("report written to %s", out)
     return out / "report.html"
 
