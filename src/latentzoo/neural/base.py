@@ -9,6 +9,7 @@ explicit signature), add their constraints to ``_parameter_constraints`` and imp
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import json
 import numbers
 import warnings
@@ -65,6 +66,22 @@ ENGINE_PARAMS = tuple(ENGINE_CONSTRAINTS)
 CHUNK_ROWS = 4096
 #: fraction of free accelerator memory that device-resident training data may take
 DEVICE_DATA_FRACTION = 0.5
+
+
+@contextmanager
+def torch_seeded(seed: int | None, device: torch.device):
+    """Run the block with torch's global RNG seeded by ``seed``, restoring the caller's RNG
+    state afterwards (``torch.random.fork_rng``); ``seed=None`` leaves the global RNG as is.
+
+    Corruptions and reparametrised samples draw from the global RNG, so this makes a fit or
+    a Monte Carlo estimate repeatable without changing anyone else's random stream.
+    """
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 def is_streamed(X) -> bool:
@@ -181,9 +198,7 @@ class NeuralEstimator(LatentModel):
             verbose=int(self.verbose), desc=type(self).__name__,
             fingerprint=self._fingerprint(X, seed),
         )
-        forked = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=forked):  # seed torch without touching the caller's RNG
-            torch.manual_seed(seed)
+        with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
             module = self._build_module(X.shape[1]).to(device)
             tr, va = self._split(len(X), seed)
             train_data, val_data = self._batch_sources(X, tr, va, device, streamed)

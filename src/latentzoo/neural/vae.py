@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import logging
 import numbers
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from torch import nn
 
 from .._validation import Callable_, Instance, Interval, Options, check_finite_or_nan
 from ..base import register_model
-from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
+from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes, torch_seeded
 from .bounds import importance_log_likelihood
 from .likelihoods import is_valid_likelihood, make_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
@@ -34,16 +33,10 @@ __all__ = ["VAE"]
 _IS_BUDGET = 2**22
 
 
-@contextmanager
 def _seeded(random_state, device: torch.device):
-    """Run torch sampling from a seed drawn from ``random_state`` (None: the global RNG)."""
-    if random_state is None:
-        yield
-        return
-    seed = int(check_random_state(random_state).randint(0, 2**31 - 1))
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        yield
+    """Torch sampling seeded from ``random_state`` (None: torch's global RNG as is)."""
+    seed = None if random_state is None else int(check_random_state(random_state).randint(0, 2**31 - 1))
+    return torch_seeded(seed, device)
 
 
 @register_model("vae", description="variational autoencoder: Gaussian posterior, N(0, I) prior, ELBO or IWAE")
