@@ -159,3 +159,15 @@ def test_evaluate_returns_every_documented_metric(digits):
     alone = ev.evaluate(pca, Xte, yte, n_prior=50, n_pairs=5)
     assert 0.0 <= alone["knn_accuracy"] <= 1.0
     assert ev.evaluate(pca, Xte, n_prior=50, n_pairs=5)["knn_accuracy"] is None
+
+
+def test_evaluate_counts_vae_active_units_like_the_vae(digits):
+    """evaluate() counts active units from the codes it has already computed; for a VAE
+    (codes = posterior means) that must be the VAE's own Burda et al. count."""
+    from latentzoo import VAE
+
+    X = digits[0]
+    vae = VAE(n_components=4, hidden=(16,), max_epochs=3, random_state=0, verbose=0).fit(X[:1000])
+    own, var = vae.active_units(X[1000:], return_variances=True)
+    assert ev.evaluate(vae, X[1000:], n_importance=4)["active_units"] == own
+    assert ev.count_active(vae.transform(X[1000:])) == int((var > 0.01).sum())

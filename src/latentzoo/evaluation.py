@@ -169,8 +169,14 @@ def active_units(model, X, *, threshold: float = ACTIVE_THRESHOLD) -> int:
     """
     if hasattr(model, "active_units"):
         return int(model.active_units(X))
-    Z = np.asarray(model.transform(X), dtype=np.float64)
-    return int((Z.var(axis=0, ddof=1) > threshold).sum())  # unbiased, as the VAE's (np.cov)
+    return count_active(model.transform(X), threshold=threshold)
+
+
+def count_active(Z, *, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """Latent dimensions of the codes ``Z`` (n, q) whose variance exceeds ``threshold``
+    (unbiased, ``ddof=1``, as ``np.cov`` and the VAE's own count)."""
+    Z = np.asarray(Z, dtype=np.float64)
+    return int((Z.var(axis=0, ddof=1) > threshold).sum()) if len(Z) > 1 else 0
 
 
 # ---------------------------------------------------------------------- regularity
@@ -280,9 +286,10 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
     X_test = np.asarray(X_test)
     ref = X_test if X_train is None else np.asarray(X_train)
     out: dict[str, Any] = {"n_test": int(len(X_test))}
-    out["reconstruction_error"] = reconstruction_error(model, X_test)
+    Z_test = np.asarray(model.transform(X_test), dtype=np.float64)  # encoded once, used by every metric
+    R = np.asarray(model.inverse_transform(Z_test), dtype=np.float64)
+    out["reconstruction_error"] = float(((np.asarray(X_test, dtype=np.float64) - R) ** 2).sum(axis=1).mean())
     out.update(log_likelihood(model, X_test, n_importance=n_importance))
-    Z_test = np.asarray(model.transform(X_test), dtype=np.float64)
     out["knn_accuracy"] = None
     if y_test is not None:
         if X_train is not None and y_train is not None:
@@ -297,7 +304,7 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
                 out["knn_accuracy"] = float(cross_val_score(KNeighborsClassifier(5), Z_test, y_test, cv=cv).mean())
     out["trustworthiness"] = (trustworthiness(X_test, Z_test, max_samples=max_trust_samples,
                                               random_state=random_state) if len(X_test) >= 4 else None)
-    out["active_units"] = active_units(model, X_test)
+    out["active_units"] = count_active(Z_test)
     out["prior_realism"] = prior_realism(model, ref, n_samples=n_prior, random_state=random_state)
     out["interpolation_smoothness"] = (interpolation_smoothness(model, X_test, n_pairs=n_pairs, steps=steps,
                                                                 random_state=random_state)
