@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import check_finite_or_nan, validate_params
 
@@ -52,6 +52,19 @@ class LatentModel(TransformerMixin, BaseEstimator):
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, self._fitted_attr)
+
+    def _validate_codes(self, Z, *, dtype=np.float64) -> np.ndarray:
+        """Latent codes for ``inverse_transform``: fitted model, 2-D numeric ``Z`` with one
+        column per latent dimension (``n_components_`` where fitted, else the parameter),
+        finite; the error names the expected shape."""
+        self._check_fitted()
+        n_components = getattr(self, "n_components_", self.n_components)
+        Z = check_array(Z, dtype=dtype, ensure_all_finite=False, input_name="Z")
+        if Z.shape[1] != n_components:
+            raise ValueError(f"{type(self).__name__}.inverse_transform: Z must have shape "
+                             f"(n_samples, {n_components}) (n_components={n_components}), got {Z.shape}")
+        check_finite_or_nan(Z, allow_nan=False, what="Z")
+        return Z
 
     # ------------------------------------------------------------------ shared API
     def reconstruction_error(self, X, *, per_sample: bool = False):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_finite_or_nan, Instance, Interval
+from .._validation import Instance, Interval
 from ..base import LatentModel, register_model
 from ._eigh import check_n_components, top_eigh
 
@@ -120,13 +120,7 @@ class PCA(LatentModel):
 
     def inverse_transform(self, Z):
         """Decode ``x' = U_q z + mu`` (whitened: ``U_q Lambda_q^{1/2} z + mu``)."""
-        self._check_fitted()
-        Z = np.asarray(Z, dtype=np.float64)
-        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
-            raise ValueError(
-                f"PCA.inverse_transform: Z must have shape (n_samples, {self.n_components_}), got {Z.shape}"
-            )
-        check_finite_or_nan(Z, allow_nan=False, what="Z")
+        Z = self._validate_codes(Z)
         return (Z * self._scale()) @ self.components_ + self.mean_
 
     # ------------------------------------------------------------------ persistence

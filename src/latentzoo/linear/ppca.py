@@ -5,7 +5,7 @@ import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
 
-from .._validation import check_finite_or_nan, Instance, Interval, Options
+from .._validation import Instance, Interval, Options
 from ..base import LatentModel, register_model
 from . import _em
 from ._eigh import check_n_components, flip_signs, scatter_matrix, top_eigh
@@ -211,13 +211,7 @@ class PPCA(LatentModel):
 
     def inverse_transform(self, Z):
         """Decode ``x' = W z + mu``."""
-        self._check_fitted()
-        Z = np.asarray(Z, dtype=np.float64)
-        if Z.ndim != 2 or Z.shape[1] != self.n_components_:
-            raise ValueError(
-                f"PPCA.inverse_transform: Z must have shape (n_samples, {self.n_components_}), got {Z.shape}"
-            )
-        check_finite_or_nan(Z, allow_nan=False, what="Z")
+        Z = self._validate_codes(Z)
         return Z @ self.W_.T + self.mean_
 
     def score_samples(self, X):

@@ -10,7 +10,6 @@ import copy
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_array
 from torch import nn
 
 from .._validation import Callable_, Instance, Interval
@@ -210,10 +209,7 @@ class Autoencoder(NeuralEstimator):
 
     def inverse_transform(self, Z):
         """Decoder means ``E[x | z] = g(z)`` (Bernoulli: probabilities), shape (n, n_features)."""
-        self._check_fitted()
-        Z = check_array(Z, dtype=np.float32, input_name="Z")
-        if Z.shape[1] != self.n_components:
-            raise ValueError(f"Z has {Z.shape[1]} columns but the model has n_components={self.n_components}")
+        Z = self._validate_codes(Z, dtype=np.float32)
         return self._batched(lambda z: self.module_.decode(z).mean, Z)
 
     def jacobian_norm(self, X):

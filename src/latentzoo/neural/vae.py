@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from torch import distributions as D
 from torch import nn
 
-from .._validation import Callable_, Instance, Interval, Options, check_finite_or_nan
+from .._validation import Callable_, Instance, Interval, Options
 from ..base import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes, torch_seeded
 from .bounds import importance_log_likelihood
@@ -204,11 +204,7 @@ class VAE(NeuralEstimator):
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decoder means E[x|z] (Bernoulli: probabilities), shape (n, n_features)."""
-        self._check_fitted()
-        Z = np.asarray(Z, dtype=np.float32)
-        if Z.ndim != 2 or Z.shape[1] != self.n_components:
-            raise ValueError(f"Z must have shape (n, {self.n_components}), got {Z.shape}")
-        check_finite_or_nan(Z, allow_nan=False, what="Z")
+        Z = self._validate_codes(Z, dtype=np.float32)
         return self._batched(lambda zb: self.module_.generative(zb)["px"].mean, Z)
 
     # ------------------------------------------------------------------ likelihood
