@@ -31,10 +31,10 @@ class Toy(nn.Module):
         return LossOutput(per.mean(), {"sq": per})
 
 
-
 def _untimed(history):
     """The history without wall-clock epoch times (the only part a replay cannot repeat)."""
     return {k: v for k, v in history.items() if k != "epoch_time"}
+
 
 def _data(n=64):
     return TensorBatches(10 + torch.randn(n, 1, generator=torch.Generator().manual_seed(0)), 16)
@@ -114,3 +114,37 @@ def test_progress_bar_off_when_quiet(monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     assert not _progress(EngineConfig(verbose=1), 0).disable
     assert _progress(EngineConfig(verbose=0), 0).disable
+
+
+# ---------------------------------------------------------------------- learning-rate schedules
+def test_cosine_schedule_follows_the_closed_form():
+    """eta_t = eta_min + (lr - eta_min) (1 + cos(pi t / T)) / 2 after epoch t (SGDR, Loshchilov & Hutter)."""
+    lr, T = 0.1, 6
+    _, h = _train(EngineConfig(lr=lr, max_epochs=T, patience=None, verbose=0, lr_schedule="cosine"))
+    eta_min = lr * 1e-3
+    expected = [eta_min + (lr - eta_min) * (1 + math.cos(math.pi * t / T)) / 2 for t in range(1, T + 1)]
+    assert h["lr"] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_plateau_schedule_halves_the_rate_when_the_loss_stalls():
+    """The toy's validation loss stops improving once w passes 3: the rate must then halve
+    after patience // 3 epochs without improvement, and never before the best epoch."""
+    lr, patience = 0.5, 9
+    _, h = _train(EngineConfig(lr=lr, max_epochs=40, patience=patience, verbose=0, lr_schedule="plateau"))
+    rates = h["lr"]
+    best = h["best_epoch"]
+    assert all(r == lr for r in rates[:best])  # improving: no decay
+    assert rates[best - 1 + patience // 3 + 1] == lr / 2  # first halving after `wait` stalled epochs
+    assert min(rates) < lr / 2  # decays again while stalled
+
+
+def test_resume_with_a_schedule_equals_uninterrupted(tmp_path):
+    """The scheduler's state is checkpointed: a fit stopped after 4 epochs and resumed
+    follows the same rates and ends with the same weights as an uninterrupted one."""
+    cfg = dict(lr=0.2, patience=None, verbose=0, fingerprint="toy", lr_schedule="plateau")
+    full, hf = _train(EngineConfig(max_epochs=12, checkpoint_dir=str(tmp_path / "a"), **cfg))
+    assert min(hf["lr"]) < 0.2  # the schedule did act during these epochs
+    _train(EngineConfig(max_epochs=4, checkpoint_dir=str(tmp_path / "b"), **cfg))
+    res, hr = _train(EngineConfig(max_epochs=12, checkpoint_dir=str(tmp_path / "b"), **cfg), resume=True)
+    assert torch.equal(full.w, res.w)
+    assert hr["lr"] == hf["lr"]

@@ -108,7 +108,7 @@ class Autoencoder(NeuralEstimator):
         the decoder (B, n_components) to the likelihood's raw parameters. ``hidden``,
         ``architecture`` and ``activation`` are then ignored; such a model cannot be
         saved with :meth:`save` (save ``module_.state_dict()`` instead).
-    lr, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
+    lr, lr_schedule, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
     checkpoint_dir, checkpoint_every, random_state, verbose
         Training engine settings (:class:`~latentzoo.neural.base.NeuralEstimator`).
 
@@ -156,7 +156,7 @@ class Autoencoder(NeuralEstimator):
 
     def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
                  likelihood="gaussian", noise=None, contractive=0.0, image_shape=None, encoder=None,
-                 decoder=None, lr=1e-3, batch_size=128, max_epochs=100, validation_fraction=0.1,
+                 decoder=None, lr=1e-3, lr_schedule=None, batch_size=128, max_epochs=100, validation_fraction=0.1,
                  patience=10, device="auto", precision="32", compile=False, checkpoint_dir=None,
                  checkpoint_every=1, random_state=None, verbose=1):
         self.n_components = n_components
@@ -170,6 +170,7 @@ class Autoencoder(NeuralEstimator):
         self.encoder = encoder
         self.decoder = decoder
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction

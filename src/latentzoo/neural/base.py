@@ -21,7 +21,7 @@ import torch
 
 from .._validation import Callable_, Instance, Interval, Options
 from ..base import LatentModel
-from .engine import ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
+from .engine import LR_SCHEDULES, ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
 from .likelihoods import make_likelihood
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
@@ -47,6 +47,7 @@ def _is_device(v) -> bool:
 
 ENGINE_CONSTRAINTS = {
     "lr": [Interval("real", 0, None, closed="neither")],
+    "lr_schedule": [Options(tuple(LR_SCHEDULES)), None],
     "batch_size": [Interval("int", 1, None)],
     "max_epochs": [Interval("int", 1, None)],
     "validation_fraction": [Interval("real", 0, 1, closed="left")],
@@ -118,7 +119,32 @@ def _prepare_checkpoint_dir(folder: str) -> None:
 
 
 class NeuralEstimator(LatentModel):
-    """Base of the PyTorch models: one training engine, safe persistence, any device."""
+    """Base of the PyTorch models: one training engine, safe persistence, any device.
+
+    The engine parameters every neural estimator takes:
+
+    lr : float, default=1e-3
+        Adam's learning rate.
+    lr_schedule : {None, "plateau", "cosine"}, default=None
+        Per-epoch schedule: "plateau" halves the rate when the monitored loss has not
+        improved for a third of ``patience`` epochs; "cosine" anneals it to lr/1000 over
+        ``max_epochs``. The rates used are in ``history_["lr"]``.
+    batch_size, max_epochs : int
+    validation_fraction : float in [0, 1)
+        Held out for early stopping (0: the training loss is watched).
+    patience : int or None
+        Epochs without improvement before stopping (the best weights are restored).
+    device : "auto", "cpu", "cuda", "cuda:N" or torch.device
+    precision : {"32", "bf16", "fp16"}
+        Autocast precision (fp32 master weights; a gradient scaler for fp16).
+    compile : bool
+        Train through ``torch.compile``.
+    checkpoint_dir : str or None; checkpoint_every : int
+        Atomic checkpoints every N epochs; ``fit(X, resume=True)`` continues from them.
+    random_state : int, RandomState or None
+    verbose : int
+        0: no progress bar.
+    """
 
     _fitted_attr = "module_"
     #: parameters that may change between a checkpoint and its resumption
@@ -192,7 +218,7 @@ class NeuralEstimator(LatentModel):
         seed = self._seed()
         device = resolve_device(self.device)
         cfg = EngineConfig(
-            lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+            lr=self.lr, lr_schedule=self.lr_schedule, batch_size=self.batch_size, max_epochs=self.max_epochs,
             patience=self.patience, precision=self.precision, compile=bool(self.compile),
             checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
             verbose=int(self.verbose), desc=type(self).__name__,

@@ -60,6 +60,7 @@ class EngineConfig:
     verbose: int = 1
     desc: str = "fit"
     fingerprint: str = ""  # identifies model + data; a checkpoint must match to resume
+    lr_schedule: str | None = None  # None, "plateau" or "cosine" (see LR_SCHEDULES)
 
 
 def resolve_device(device) -> torch.device:
@@ -75,6 +76,29 @@ def resolve_device(device) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
     return dev
+
+
+# ----------------------------------------------------------------------------- lr schedule
+def _plateau(opt, cfg: EngineConfig):
+    # halve the rate when the monitored loss has not improved for a third of the early-
+    # stopping patience, so the rate decays a few times before training stops
+    wait = max(1, (cfg.patience or 9) // 3)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=wait, min_lr=cfg.lr * 1e-3)
+
+
+def _cosine(opt, cfg: EngineConfig):
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr * 1e-3)
+
+
+#: learning-rate schedules, stepped once per epoch: name -> (optimiser, config) -> scheduler
+LR_SCHEDULES = {"plateau": _plateau, "cosine": _cosine}
+
+
+def _step_schedule(sched, monitored: float) -> None:
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        sched.step(monitored)
+    elif sched is not None:
+        sched.step()
 
 
 def _dist_info() -> tuple[int, int]:
@@ -231,6 +255,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         model = torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
     step_fn = torch.compile(model) if cfg.compile else model
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
+    sched = LR_SCHEDULES[cfg.lr_schedule](opt, cfg) if cfg.lr_schedule else None
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     gen = torch.Generator().manual_seed(seed)
 
@@ -242,6 +267,8 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         ck = load_checkpoint(ckpt_path, cfg.fingerprint)
         module.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(ck["scheduler"])
         gen.set_state(ck["shuffle_rng"])
         torch.set_rng_state(ck["torch_rng"])
         if device.type == "cuda" and ck.get("cuda_rng") is not None:
@@ -305,6 +332,8 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
                 f"training diverged at epoch {epoch + 1}: the {'validation' if val_stats else 'training'} "
                 f"loss is {monitored}; try a smaller learning rate than lr={cfg.lr}"
             )
+        _step_schedule(sched, monitored)
+        history.setdefault("lr", []).append(opt.param_groups[0]["lr"])  # the rate of the next epoch
         if monitored < best["loss"]:
             best = {"loss": monitored, "epoch": epoch, "state": copy.deepcopy(module.state_dict())}
             bad_epochs = 0
@@ -317,6 +346,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         if ckpt_path is not None and rank == 0 and ((epoch + 1) % cfg.checkpoint_every == 0 or stopped):
             save_checkpoint(ckpt_path, {
                 "model": module.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
                 "shuffle_rng": gen.get_state(), "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "history": history, "best": best, "bad_epochs": bad_epochs, "epoch": epoch + 1,

@@ -86,7 +86,7 @@ class VAE(NeuralEstimator):
         then the raw scale s = 1e-4 + softplus(raw)); the decoder maps (N, q) ->
         (N, n_params * D). They are deep-copied at ``fit``; a model using them cannot be
         saved (no pickled code in model files).
-    lr, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
+    lr, lr_schedule, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
     checkpoint_dir, checkpoint_every, random_state, verbose :
         Engine parameters, see :class:`~latentzoo.neural.base.NeuralEstimator`.
 
@@ -135,9 +135,10 @@ class VAE(NeuralEstimator):
 
     def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
                  likelihood="bernoulli", beta=1.0, n_samples=1, objective="elbo", kl_warmup=0,
-                 posterior_family="normal", image_shape=None, encoder=None, decoder=None, lr=1e-3, batch_size=128, max_epochs=100,
-                 validation_fraction=0.1, patience=10, device="auto", precision="32", compile=False,
-                 checkpoint_dir=None, checkpoint_every=1, random_state=None, verbose=1):
+                 posterior_family="normal", image_shape=None, encoder=None, decoder=None, lr=1e-3,
+                 lr_schedule=None, batch_size=128, max_epochs=100, validation_fraction=0.1, patience=10,
+                 device="auto", precision="32", compile=False, checkpoint_dir=None, checkpoint_every=1,
+                 random_state=None, verbose=1):
         self.n_components = n_components
         self.hidden = hidden
         self.architecture = architecture
@@ -152,6 +153,7 @@ class VAE(NeuralEstimator):
         self.encoder = encoder
         self.decoder = decoder
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
