@@ -108,6 +108,16 @@ def _dist_info() -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------- batches
+def _epoch_order(n: int, generator: torch.Generator | None) -> torch.Tensor:
+    """This rank's row order for one epoch: a permutation (``generator`` None: in order),
+    cut into equal shards under DDP so every rank takes the same number of steps."""
+    rank, world = _dist_info()
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    if world > 1:
+        order = order[: n - n % world][rank::world]
+    return order
+
+
 class TensorBatches:
     """In-memory data on the device, sliced by a shuffled index (this rank's shard)."""
 
@@ -118,12 +128,7 @@ class TensorBatches:
         return len(self.X)
 
     def epoch(self, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-        rank, world = _dist_info()
-        n = len(self.X)
-        perm = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-        if world > 1:  # equal shards, so every rank takes the same number of steps
-            perm = perm[: n - n % world][rank::world]
-        perm = perm.to(self.X.device)
+        perm = _epoch_order(len(self.X), generator).to(self.X.device)
         for i in range(0, len(perm), self.batch_size):
             yield self.X[perm[i : i + self.batch_size]]  # (B, D)
 
@@ -152,12 +157,7 @@ class ArrayBatches:
         return len(self.rows)
 
     def epoch(self, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
-        rank, world = _dist_info()
-        n = len(self.rows)
-        order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
-        if world > 1:
-            order = order[: n - n % world][rank::world]
-        rows = self.rows[order]
+        rows = self.rows[_epoch_order(len(self.rows), generator).numpy()]
         batches = [rows[i : i + self.batch_size] for i in range(0, len(rows), self.batch_size)]
         pin = self.device.type == "cuda"
         loader = torch.utils.data.DataLoader(
