@@ -119,3 +119,16 @@ def test_mixed_precision_trains_close_to_fp32(precision, digits):
     e_ref, e_mixed = ref.reconstruction_error(X[1400:]), mixed.reconstruction_error(X[1400:])
     assert abs(e_mixed - e_ref) / e_ref < 0.15, (e_mixed, e_ref)
     assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())  # master weights stay fp32
+
+
+@pytest.mark.parametrize("n,k", [(1, 1), (50, 1000), (2000, 10), (10_000, 5000), (3, 10**6)])
+def test_importance_sampling_steps_stay_within_the_memory_budget(n, k):
+    """One importance-sampling step holds rows x chunk decoder activations of width D:
+    at most the device's budget, whatever the number of points n and samples k."""
+    from latentzoo.neural.vae import _IS_BUDGET
+
+    vae = VAE(n_components=2, hidden=(8,), max_epochs=1, verbose=0, device="cpu").fit(
+        np.random.default_rng(0).random((64, 784)).astype(np.float32))
+    rows, chunk = vae._is_chunks(n, k, None)
+    assert 1 <= rows <= n and 1 <= chunk <= k
+    assert rows * chunk * 784 <= max(_IS_BUDGET["cpu"], 784)  # one row and one sample at least
