@@ -144,3 +144,16 @@ def test_save_load_round_trip_whiten(tmp_path):
     back = latentzoo.load(tmp_path / "pca.safetensors")
     np.testing.assert_array_equal(back.transform(X), m.transform(X))
     assert back.noise_variance_ == m.noise_variance_ and back.whiten is True
+
+
+@pytest.mark.parametrize("layout", ["fortran", "row-strided", "column-strided"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_any_memory_layout_fits_like_scikit_learn(layout, dtype):
+    """The scatter pass takes C, Fortran and strided views (copied only when strided)."""
+    big = _data(400, 16).astype(dtype)
+    X = {"fortran": np.asfortranarray(big), "row-strided": big[::2], "column-strided": big[:, ::2]}[layout]
+    ours = PCA(3).fit(X)
+    sk = SkPCA(3, svd_solver="full").fit(np.asarray(X, dtype=np.float64))
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(ours.explained_variance_, sk.explained_variance_, rtol=rtol)
+    assert np.max(subspace_angles(ours.components_.T, sk.components_.T)) < (1e-3 if dtype == np.float32 else 1e-8)
