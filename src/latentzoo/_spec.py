@@ -39,6 +39,19 @@ def from_spec(spec, *, registry: dict[str, Callable[..., Any]], base: type, kind
         raise ValueError(f"{kind} {spec!r}: {name} takes {_arity_words(registry[name])}") from None
 
 
+def accepts(make: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A predicate ``spec -> bool``: whether ``make(spec)`` builds a family member (for validation)."""
+
+    def is_valid(spec) -> bool:
+        try:
+            make(spec)
+            return True
+        except ValueError:
+            return False
+
+    return is_valid
+
+
 def _arity_words(factory) -> str:
     import inspect
 

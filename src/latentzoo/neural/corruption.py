@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from .._spec import from_spec
+from .._spec import accepts, from_spec
 
 __all__ = ["Corruption", "GaussianNoise", "Masking", "SaltAndPepper", "CORRUPTIONS",
            "register_corruption", "make_corruption", "is_valid_corruption"]
@@ -138,9 +138,5 @@ def make_corruption(spec) -> Corruption:
                      example="gaussian:0.1")
 
 
-def is_valid_corruption(spec) -> bool:
-    try:
-        make_corruption(spec)
-        return True
-    except ValueError:
-        return False
+#: whether a spec names a registered corruption with valid arguments (parameter validation)
+is_valid_corruption = accepts(make_corruption)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import distributions as D
 
-from .._spec import from_spec
+from .._spec import accepts, from_spec
 
 __all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood"]
 
@@ -129,9 +129,5 @@ def make_likelihood(spec) -> Likelihood:
                      example="gaussian:0.1")
 
 
-def is_valid_likelihood(spec) -> bool:
-    try:
-        make_likelihood(spec)
-        return True
-    except ValueError:
-        return False
+#: whether a spec names a registered likelihood with valid arguments (parameter validation)
+is_valid_likelihood = accepts(make_likelihood)
