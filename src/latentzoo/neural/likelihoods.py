@@ -53,21 +53,31 @@ class Bernoulli(Likelihood):
         return D.Bernoulli(logits=out, validate_args=False)  # allows x in [0, 1], not only {0, 1}
 
 
-class Gaussian(Likelihood):
-    """p(x|z) = N(f(z), sigma^2 I) with a fixed standard deviation ``sigma`` (default 1)."""
+class _FixedScale(Likelihood):
+    """p(x|z) = prod_i family(x_i; f(z)_i, scale): a location-scale family with a fixed scale."""
 
-    name = "gaussian"
+    family: type  # a torch.distributions location-scale class, e.g. D.Normal
+    scale_word = "scale"
 
     def __init__(self, scale: float = 1.0):
         if not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f"gaussian likelihood: the standard deviation must be > 0, got {scale}")
+            raise ValueError(f"{self.name} likelihood: the {self.scale_word} must be > 0, got {scale}")
         self.scale = float(scale)
 
     def __call__(self, out):
-        return D.Normal(out, self.scale, validate_args=False)  # NaN reaches the engine, which raises TrainingDiverged
+        # validate_args=False: NaN reaches the engine, which raises TrainingDiverged
+        return self.family(out, self.scale, validate_args=False)
 
     def spec(self):
-        return f"gaussian:{self.scale:g}"
+        return f"{self.name}:{self.scale:g}"
+
+
+class Gaussian(_FixedScale):
+    """p(x|z) = N(f(z), sigma^2 I) with a fixed standard deviation ``sigma`` (default 1)."""
+
+    name = "gaussian"
+    family = D.Normal
+    scale_word = "standard deviation"
 
 
 class GaussianLearned(Likelihood):
@@ -94,21 +104,11 @@ class GaussianLearned(Likelihood):
         return f"gaussian-learned:{self.min_scale:g}"
 
 
-class Laplace(Likelihood):
+class Laplace(_FixedScale):
     """p(x|z) = prod_i Laplace(x_i; f(z)_i, b) with a fixed scale ``b`` (default 1): L1 loss."""
 
     name = "laplace"
-
-    def __init__(self, scale: float = 1.0):
-        if not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f"laplace likelihood: the scale must be > 0, got {scale}")
-        self.scale = float(scale)
-
-    def __call__(self, out):
-        return D.Laplace(out, self.scale, validate_args=False)
-
-    def spec(self):
-        return f"laplace:{self.scale:g}"
+    family = D.Laplace
 
 
 LIKELIHOODS: dict[str, Callable[..., Likelihood]] = {}
