@@ -8,7 +8,7 @@ from torch import nn
 
 import latentzoo
 from latentzoo import Autoencoder
-from latentzoo.base import MODELS
+from latentzoo.registry import MODELS
 from latentzoo.neural.corruption import Masking
 from latentzoo.neural.engine import TrainingDiverged
 

@@ -1,6 +1,6 @@
 """The common contract, written once: every registered model joins it by registration.
 
-A model registered with :func:`latentzoo.base.register_model` is checked here for
+A model registered with :func:`latentzoo.registry.register_model` is checked here for
 scikit-learn's estimator contract (constructor stores parameters, clone, get/set_params,
 Pipeline, GridSearchCV, scikit-learn's own ``check_estimator`` checks) and for a
 save/load round trip that gives identical outputs.
@@ -14,7 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import latentzoo
-from latentzoo.base import MODELS
+from latentzoo.registry import MODELS
 
 # one class may be registered under several preset names: check each class once
 _CLASSES = {}

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from latentzoo.base import MODELS
+from latentzoo.registry import MODELS
 from latentzoo.neural.base import NeuralEstimator
 
 NAMES = list(MODELS)

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from sklearn.exceptions import NotFittedError
 
 import latentzoo
-from latentzoo.base import MODELS
+from latentzoo.registry import MODELS
 from latentzoo.neural.base import NeuralEstimator
 from latentzoo.neural.engine import TrainingDiverged
 

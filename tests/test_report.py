@@ -11,9 +11,10 @@ from sklearn.decomposition import PCA as SkPCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from latentzoo import PPCA
-from latentzoo.report import choose_likelihood, run_comparison, write_report
+from latentzoo.experiment import choose_likelihood, run_comparison
+from latentzoo.report import write_report
 from latentzoo.report import output as report_output
-from latentzoo.report.compare import COLUMNS
+from latentzoo.experiment import COLUMNS
 from latentzoo.report.html import HEADINGS
 
 IMG = '<img src="data:image/png;base64,'

@@ -2,7 +2,7 @@
 
 PCA -> probabilistic PCA -> autoencoder -> denoising AE -> contractive AE -> VAE -> beta-VAE.
 """
-from .base import MODELS, make_model, register_model
+from .registry import MODELS, make_model, register_model
 from .linear import PCA, PPCA
 from .neural.autoencoder import Autoencoder
 from .neural.vae import VAE

@@ -5,13 +5,10 @@ Every model is a scikit-learn transformer: the constructor stores hyperparameter
 ends in ``_``. :class:`LatentModel` adds what the ladder shares: input validation,
 ``reconstruction_error``, ``score`` as the mean of ``score_samples`` where a model
 defines a log-likelihood, and safe persistence (:mod:`latentzoo.persistence`).
-
-Models join the CLI, the comparison report and the common contract test by
-registration (:func:`register_model`), never by an if/elif chain.
+The model registry lives in :mod:`latentzoo.registry`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,7 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import check_finite_or_nan, validate_params
 
-__all__ = ["LatentModel", "ModelSpec", "MODELS", "register_model", "make_model"]
+__all__ = ["LatentModel"]
 
 
 class LatentModel(TransformerMixin, BaseEstimator):
@@ -129,46 +126,3 @@ class LatentModel(TransformerMixin, BaseEstimator):
     def _contract_params(cls) -> dict[str, Any]:
         """Parameters that make a fast instance for the common contract test."""
         return {}
-
-
-# ---------------------------------------------------------------------- registry
-@dataclass(frozen=True)
-class ModelSpec:
-    """A named rung of the ladder: an estimator class and its preset parameters."""
-
-    name: str
-    cls: type
-    params: dict = field(default_factory=dict)
-    description: str = ""
-
-    def make(self, **overrides) -> LatentModel:
-        return self.cls(**{**self.params, **overrides})
-
-
-#: name -> ModelSpec, in ladder order (insertion order)
-MODELS: dict[str, ModelSpec] = {}
-
-
-def register_model(name: str, cls: type | None = None, *, description: str = "", **params):
-    """Register a model under ``name`` (with preset parameters).
-
-    Use as a class decorator (``@register_model("pca")``) or as a call that adds a
-    preset of an existing class (``register_model("dae", Autoencoder, noise="gaussian:0.2")``).
-    """
-
-    def deco(c: type) -> type:
-        if name in MODELS and MODELS[name].cls is not c:
-            raise ValueError(f"model name {name!r} is already registered to {MODELS[name].cls.__name__}")
-        MODELS[name] = ModelSpec(name, c, dict(params), description)
-        return c
-
-    return deco(cls) if cls is not None else deco
-
-
-def make_model(name: str, **overrides) -> LatentModel:
-    """Instantiate the registered model ``name``; unknown names get a clear error."""
-    try:
-        spec = MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}") from None
-    return spec.make(**overrides)

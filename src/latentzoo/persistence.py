@@ -9,84 +9,18 @@ a crash never leaves a half-written file that :func:`load` would accept.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["save", "load", "atomic_write", "atomic_folder"]
+from ._atomic import atomic_write
+
+__all__ = ["save", "load"]
 
 _FORMAT = "latentzoo"
 _FORMAT_VERSION = 1
 
-
-class atomic_write:
-    """Context manager yielding a temporary path that replaces ``path`` on success only."""
-
-    def __init__(self, path, suffix: str = ".tmp"):
-        self.path = Path(path)
-        self.suffix = suffix
-
-    def __enter__(self) -> Path:
-        parent = self.path.parent
-        if not parent.exists():
-            raise FileNotFoundError(f"cannot write {self.path}: folder {parent} does not exist")
-        if self.path.is_dir():
-            raise IsADirectoryError(f"cannot write {self.path}: it is a folder; give a file name")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.suffix, dir=parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                with open(self.tmp, "rb+") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(self.tmp, self.path)
-            except BaseException:
-                self.tmp.unlink(missing_ok=True)  # never leave debris behind, even when the rename fails
-                raise
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-class atomic_folder:
-    """Context manager yielding a temporary folder that becomes ``path`` on success only.
-
-    The folder is built beside ``path`` and renamed into place; an existing ``path`` is
-    moved aside first and deleted after the rename, so readers see the old folder or the
-    new one, never a mix. On an error the temporary folder is removed.
-    """
-
-    def __init__(self, path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.tmp-", dir=self.path.parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return
-        try:
-            os.chmod(self.tmp, 0o755)  # mkdtemp makes it private
-            old = None
-            if self.path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.old-", dir=self.path.parent))
-                os.rmdir(old)
-                os.replace(self.path, old)
-            os.replace(self.tmp, self.path)
-        except BaseException:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _jsonable(v: Any) -> Any:
@@ -133,7 +67,7 @@ def save(estimator, path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from .base import MODELS
+    from .registry import MODELS
     from .distributed import is_main_process
 
     estimator._check_fitted()
@@ -166,10 +100,9 @@ def save(estimator, path) -> None:
 
 
 def _registered_classes() -> dict[str, type]:
-    from . import base  # noqa: F401  (registry populated by the package import)
-    import latentzoo  # noqa: F401
+    from .registry import MODELS  # populated when the package (its model modules) is imported
 
-    return {f"{s.cls.__module__}.{s.cls.__qualname__}": s.cls for s in base.MODELS.values()}
+    return {f"{s.cls.__module__}.{s.cls.__qualname__}": s.cls for s in MODELS.values()}
 
 
 def load(path):

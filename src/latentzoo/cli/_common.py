@@ -105,7 +105,7 @@ def check_fits(model, X, meta) -> None:
 
 
 def model_name(model) -> str:
-    from ..base import MODELS
+    from ..registry import MODELS
 
     params = model.get_params(deep=False)
     for spec in MODELS.values():  # the most specific preset that matches the parameters
@@ -128,7 +128,7 @@ def check_array_suffix(path) -> Path:
 
 def write_array(path, arr: np.ndarray) -> Path:
     """Write ``arr`` as .npy or .csv, atomically (temporary file, then rename)."""
-    from ..persistence import atomic_write
+    from .._atomic import atomic_write
 
     p = check_array_suffix(path)
     with atomic_write(p) as tmp:
@@ -141,7 +141,7 @@ def write_array(path, arr: np.ndarray) -> Path:
 
 
 def write_json(path, obj) -> None:
-    from ..persistence import atomic_write
+    from .._atomic import atomic_write
 
     with atomic_write(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2, default=_json_default), encoding="utf-8")

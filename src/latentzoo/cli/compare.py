@@ -19,7 +19,7 @@ def _hidden(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p):
-    from ..report.compare import DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE
+    from ..experiment import DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE
 
     add_data_args(p, optional=True)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
@@ -39,9 +39,10 @@ def add_arguments(p):
 
 
 def run(args, extra) -> int:
-    from ..report import run_comparison, write_report
+    from ..experiment import run_comparison
+    from ..report import write_report
 
-    from ..base import MODELS
+    from ..registry import MODELS
 
     if args.epochs < 1 or args.n_importance < 1 or args.latent_dim < 1:
         raise UsageError("--epochs, --n-importance and --latent-dim must be positive integers")

@@ -7,7 +7,7 @@ from ._common import Command, check_fits, add_data_args, echo, load_data, load_m
 
 
 def add_arguments(p):
-    from ..report.compare import DEFAULT_N_IMPORTANCE
+    from ..experiment import DEFAULT_N_IMPORTANCE
 
     p.add_argument("model_dir", metavar="DIR", help="folder written by `latentzoo fit` (or a .safetensors file)")
     add_data_args(p)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from .. import distributed
-from ..persistence import atomic_folder
+from .._atomic import atomic_folder
 from ._common import INFO_FILE, MODEL_FILE, Command, UsageError, add_data_args, echo, load_data, parse_value, \
     write_json
 
@@ -49,14 +49,14 @@ def parse_params(extra: list[str], model: str, valid: list[str]) -> dict:
 
 
 def _versions():
-    from ..report.compare import versions
+    from ..experiment import versions
 
     return versions()
 
 
 def run(args, extra) -> int:
-    from ..base import MODELS
-    from ..report.compare import choose_likelihood
+    from ..registry import MODELS
+    from ..experiment import choose_likelihood
 
     if args.model not in MODELS:
         raise UsageError(f"fit: unknown model {args.model!r}; known models: {', '.join(MODELS)}")

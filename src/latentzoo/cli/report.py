@@ -15,7 +15,8 @@ def add_arguments(p):
 
 
 def run(args, extra) -> int:
-    from ..report import evaluate_fitted, write_single_html
+    from ..experiment import evaluate_fitted
+    from ..report import write_single_html
 
     out = Path(args.out) if args.out else model_path(args.model_dir).parent / "report.html"
     if not out.parent.is_dir():

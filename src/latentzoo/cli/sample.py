@@ -26,7 +26,7 @@ def add_arguments(p):
 
 
 def run(args, extra) -> int:
-    from ..base import MODELS
+    from ..registry import MODELS
 
     check_array_suffix(args.out)
     model = load_model(args.model_dir)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import Instance, Interval
-from ..base import LatentModel, register_model
+from ..base import LatentModel
+from ..registry import register_model
 from ._eigh import check_n_components, top_eigh
 
 __all__ = ["PCA"]

@@ -6,7 +6,8 @@ from scipy import linalg
 from sklearn.utils import check_random_state
 
 from .._validation import Instance, Interval, Options
-from ..base import LatentModel, register_model
+from ..base import LatentModel
+from ..registry import register_model
 from . import _em
 from ._eigh import check_n_components, flip_signs, scatter_matrix, top_eigh
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .._validation import Callable_, Instance, Interval
-from ..base import register_model
+from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput

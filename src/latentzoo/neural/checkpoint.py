@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..persistence import atomic_write
+from .._atomic import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint"]
 

@@ -18,7 +18,7 @@ from torch import distributions as D
 from torch import nn
 
 from .._validation import Callable_, Instance, Interval, Options
-from ..base import register_model
+from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes, torch_seeded
 from .bounds import importance_log_likelihood
 from .likelihoods import is_valid_likelihood, make_likelihood

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .compare import Comparison
+from ..experiment import Comparison
 
 __all__ = ["Section", "SECTIONS", "RenderedFigure", "build_figures", "regularity_figure"]
 

@@ -1,4 +1,4 @@
-"""Render a :class:`~latentzoo.report.compare.Comparison` as one self-contained HTML page.
+"""Render a :class:`~latentzoo.experiment.Comparison` as one self-contained HTML page.
 
 Figures are embedded as base64 PNG (``<img src="data:image/png;base64,...">``), the CSS
 is inline in ``template.html``; the page needs no other file and no network.
@@ -14,7 +14,7 @@ from string import Template
 import numpy as np
 
 from ..evaluation import METRICS
-from .compare import Comparison
+from ..experiment import Comparison
 from .figures import SECTIONS, RenderedFigure
 
 __all__ = ["render_html", "TABLE_COLUMNS", "HEADINGS"]

@@ -11,8 +11,8 @@ import io
 import logging
 from pathlib import Path
 
-from ..persistence import atomic_folder, atomic_write
-from .compare import COLUMNS, Comparison
+from .._atomic import atomic_folder, atomic_write
+from ..experiment import COLUMNS, Comparison
 from .figures import build_figures
 from .html import metrics_json, render_html
 

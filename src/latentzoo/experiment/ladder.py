@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import evaluation
-from ..base import MODELS
+from ..registry import MODELS
 
 __all__ = [
     "DEFAULT_MODELS", "DEFAULT_EPOCHS", "DEFAULT_HIDDEN", "ModelResult", "Comparison",
@@ -174,7 +174,7 @@ def run_comparison(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
     data : str, path, array or Dataset
         Anything :func:`latentzoo.load_dataset` accepts (default: the embedded digits).
     models : sequence of str
-        Registry names (:data:`latentzoo.base.MODELS`), in the order shown.
+        Registry names (:data:`latentzoo.registry.MODELS`), in the order shown.
     latent_dim : int
         ``n_components`` of every model.
     epochs : int or None
