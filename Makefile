@@ -12,11 +12,12 @@ STAMP := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, pinned, so nothing pulls an unpinned CUDA build; then the package with its extras.
+# torch first, pinned, so nothing pulls an unpinned CUDA build; then the package with its extras
+# (the optional ones too, so the tests of the Dask and AnnData paths run on every fresh clone).
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,cluster,omics]"
 	touch $(STAMP)
 
 install: $(STAMP)
