@@ -76,16 +76,17 @@ def throughput(X, batch_size, epochs, rounds):
 def step_cost(X, q, contractive, steps, batch_size=128):
     """Seconds per training step of latentzoo's module (forward + backward + Adam)."""
     from latentzoo import Autoencoder
+    from latentzoo.neural.likelihoods import make_likelihood
 
     ae = Autoencoder(q, hidden=(512, 256), likelihood="bernoulli", contractive=contractive, device="cpu",
                      random_state=0, verbose=0)
-    module = ae._build_module(X.shape[1])
+    module = ae._build_module(X.shape[1], make_likelihood(ae.likelihood))
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     xb = torch.from_numpy(X[:batch_size])
     times = []
     for _ in range(steps):
         t = time.perf_counter()
-        out = module(xb, 0)
+        out = module(xb)
         opt.zero_grad(set_to_none=True)
         out.loss.backward()
         opt.step()

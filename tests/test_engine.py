@@ -7,26 +7,27 @@ import torch
 from torch import nn
 
 from latentzoo.neural.checkpoint import save_checkpoint
-from latentzoo.neural.engine import EngineConfig, LossOutput, TensorBatches, _progress, train
+from latentzoo.neural.engine import EngineConfig, LossOutput, TensorBatches, _progress, linear_warmup, train
 
 
 class Toy(nn.Module):
     """Scalar ``w`` pulled towards the training data (mean 10); validation loss ``(w - 3)^2``.
 
     Validation improves while ``w`` climbs to 3, then worsens: the best epoch is known
-    from the weights, and a snapshot of ``w`` is kept at every validation pass.
+    from the weights, and a snapshot of ``w`` is kept at every validation pass (one
+    batch per epoch), so ``snapshots[t]`` holds the weights after epoch t.
     """
 
     def __init__(self):
         super().__init__()
         self.w = nn.Parameter(torch.zeros(1))
-        self.snapshots = {}
+        self.snapshots = []
 
-    def forward(self, x, epoch):
+    def forward(self, x):
         if self.training:
             per = (x - self.w).pow(2).sum(-1)  # (B,)
         else:
-            self.snapshots[epoch] = self.w.detach().clone()
+            self.snapshots.append(self.w.detach().clone())
             per = (self.w - 3.0).pow(2).expand(len(x))
         return LossOutput(per.mean(), {"sq": per})
 
@@ -81,6 +82,23 @@ def test_resume_matches_uninterrupted(tmp_path):
     assert torch.equal(full.w, res.w) and _untimed(hf) == _untimed(hr)
 
 
+class Weighted(Toy):
+    """The toy's loss times a per-epoch ``weight`` input (as a VAE's KL weight)."""
+
+    def forward(self, x, weight):
+        out = super().forward(x)
+        return LossOutput(weight * out.loss, {k: weight * v for k, v in out.terms.items()})
+
+
+def test_schedules_feed_every_step_of_their_epoch_and_are_recorded():
+    m, h = _train(EngineConfig(lr=0.1, max_epochs=5, patience=None, verbose=0), module=Weighted(),
+                  schedules={"weight": linear_warmup(2.0, 3)})
+    assert h["weight"] == pytest.approx([2 / 3, 4 / 3, 2.0, 2.0, 2.0])  # the ramp, then constant
+    # the validation loss of epoch t is weight_t * (w_t - 3)^2, w_t the weights after epoch t
+    expected = [h["weight"][t] * float((m.snapshots[t] - 3.0) ** 2) for t in range(5)]
+    assert h["val_loss"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_checkpoint_fingerprint_mismatch_is_clear_error(tmp_path):
     _train(EngineConfig(max_epochs=1, checkpoint_dir=str(tmp_path), fingerprint="one", verbose=0))
     with pytest.raises(ValueError, match="different model or data"):
@@ -97,8 +115,9 @@ def test_corrupted_checkpoint_is_clear_error(tmp_path):
 
 def test_nan_loss_raises_with_epoch_and_restores_finite_weights():
     class Bomb(Toy):
-        def forward(self, x, epoch):
-            out = super().forward(x, epoch)
+        def forward(self, x):
+            out = super().forward(x)
+            epoch = len(self.snapshots)  # validation passes so far: the current epoch
             return out if epoch < 2 or not self.training else LossOutput(out.loss * float("nan"), out.terms)
 
     from latentzoo.neural.engine import TrainingDiverged

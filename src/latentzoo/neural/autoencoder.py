@@ -18,7 +18,7 @@ from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput
 from .jacobian import jacobian_frobenius_sq
-from .likelihoods import is_valid_likelihood, make_likelihood
+from .likelihoods import Likelihood, is_valid_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
 
 __all__ = ["Autoencoder", "AutoencoderModule"]
@@ -27,7 +27,7 @@ __all__ = ["Autoencoder", "AutoencoderModule"]
 class AutoencoderModule(nn.Module):
     """Encoder ``f``, decoder ``g``, likelihood ``p(x|z)``; ``forward`` is the training objective.
 
-    ``forward(x, epoch)`` returns, per sample,
+    ``forward(x)`` returns, per sample,
     ``rec = -log p(x | g(f(x~)))`` against the clean ``x`` (``x~ = x`` without corruption)
     and ``penalty = contractive * ||J_f(x)||_F^2`` at the clean ``x``.
 
@@ -54,7 +54,7 @@ class AutoencoderModule(nn.Module):
     def decode(self, z: torch.Tensor):
         return self.likelihood(self.decoder(z))  # p(x|z)
 
-    def forward(self, x: torch.Tensor, epoch: int) -> LossOutput:
+    def forward(self, x: torch.Tensor) -> LossOutput:
         x_in = self.corruption(x) if self.corruption is not None else x  # (B, D)
         if self.contractive > 0:
             penalty, h_clean = jacobian_frobenius_sq(self.encoder, x, n_out=self.n_components,
@@ -189,8 +189,7 @@ class Autoencoder(NeuralEstimator):
         if (self.encoder is None) != (self.decoder is None):
             raise ValueError("Autoencoder: pass both encoder and decoder modules, or neither")
 
-    def _build_module(self, n_features: int) -> AutoencoderModule:
-        lik = make_likelihood(self.likelihood)
+    def _build_module(self, n_features: int, likelihood: Likelihood) -> AutoencoderModule:
         if self.encoder is not None:
             # private copies: fitting never mutates the user's modules (sklearn contract)
             enc, dec = copy.deepcopy(self.encoder), copy.deepcopy(self.decoder)
@@ -198,9 +197,9 @@ class Autoencoder(NeuralEstimator):
             kw = {"hidden": tuple(self.hidden), "activation": self.activation,
                   "image_shape": None if self.image_shape is None else tuple(self.image_shape)}
             enc = build_encoder(self.architecture, n_features, self.n_components, **kw)
-            dec = build_decoder(self.architecture, self.n_components, n_features, n_params=lik.n_params, **kw)
+            dec = build_decoder(self.architecture, self.n_components, n_features, n_params=likelihood.n_params, **kw)
         noise = make_corruption(self.noise) if self.noise is not None else None
-        return AutoencoderModule(enc, dec, lik, noise, self.contractive, self.n_components)
+        return AutoencoderModule(enc, dec, likelihood, noise, self.contractive, self.n_components)
 
     # -------------------------------------------------------------- encode / decode
     def transform(self, X):

@@ -3,8 +3,9 @@
 Subclasses (:class:`~latentzoo.neural.autoencoder.Autoencoder`,
 :class:`~latentzoo.neural.vae.VAE`) write their own ``__init__`` (scikit-learn needs the
 explicit signature), add their constraints to ``_parameter_constraints`` and implement
-``_build_module(n_features)``, which returns a ``torch.nn.Module`` whose
-``forward(x, epoch)`` gives an :class:`~latentzoo.neural.engine.LossOutput`.
+``_build_module(n_features, likelihood)``, which returns a ``torch.nn.Module`` whose
+``forward(x, **schedules)`` gives an :class:`~latentzoo.neural.engine.LossOutput`; per-epoch
+inputs of the training loop (the VAE's KL weight) come from ``_schedules()``.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch.distributions import constraints
 
 from .._validation import Callable_, Instance, Interval, Options
 from ..base import LatentModel
 from .engine import LR_SCHEDULES, ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
-from .likelihoods import make_likelihood
+from .likelihoods import Likelihood, make_likelihood, support_words
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
 
@@ -151,20 +153,28 @@ class NeuralEstimator(LatentModel):
     _resume_free_params = ("max_epochs", "verbose", "checkpoint_dir", "checkpoint_every", "device")
 
     # -------------------------------------------------------------- to be implemented
-    def _build_module(self, n_features: int) -> torch.nn.Module:
+    def _build_module(self, n_features: int, likelihood: Likelihood) -> torch.nn.Module:
         raise NotImplementedError
 
-    def _check_data(self, X: np.ndarray) -> None:
-        """Checks of validated data: a likelihood on [0, 1] (Bernoulli) needs data there."""
-        likelihood = getattr(self, "likelihood", None)
-        if likelihood is None or not make_likelihood(likelihood).unit_interval or not X.size:
+    def _schedules(self) -> dict[str, Callable[[int], float]]:
+        """Per-epoch keyword inputs of the module's ``forward`` (name -> epoch -> value)."""
+        return {}
+
+    def _check_data(self, X: np.ndarray, likelihood: Likelihood | None) -> None:
+        """Data must lie in the likelihood's ``support`` (e.g. [0, 1] for the Bernoulli).
+
+        Checked chunk by chunk (memory bounded for memory-mapped ``X``); a real-line
+        support accepts any finite data, which are already checked finite.
+        """
+        if likelihood is None or likelihood.support is constraints.real or not X.size:
             return
-        lo, hi = X.min(), X.max()
-        if lo < 0 or hi > 1:
-            raise ValueError(
-                f"likelihood={likelihood!r} needs data in [0, 1]; got min {lo:g}, max {hi:g}"
-                " — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
-            )
+        for _, chunk in iter_chunks(X):
+            if not bool(likelihood.support.check(torch.from_numpy(chunk)).all()):
+                lo, hi = np.min(X), np.max(X)
+                raise ValueError(
+                    f"likelihood={likelihood.spec()!r} needs data in {support_words(likelihood.support)}; "
+                    f"got min {lo:g}, max {hi:g} — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
+                )
 
     # -------------------------------------------------------------- fit
     def _seed(self) -> int:
@@ -203,12 +213,14 @@ class NeuralEstimator(LatentModel):
         self
         """
         self._validate_params()
+        # the likelihood is resolved once here and kept on the module (module_.likelihood)
+        likelihood = make_likelihood(self.likelihood)
         streamed = is_streamed(X)
         if streamed:  # memory-mapped: validated chunk by chunk, never loaded whole
-            X = self._validate_stream(X, reset=True)
+            X = self._validate_stream(X, reset=True, likelihood=likelihood)
         else:
             X = self._validate_input(X, reset=True, dtype=np.float32)
-            self._check_data(X)
+            self._check_data(X, likelihood)
         if resume and not self.checkpoint_dir:
             raise ValueError("fit(resume=True) needs checkpoint_dir to be set")
         if resume and not isinstance(self.random_state, numbers.Integral):
@@ -225,10 +237,11 @@ class NeuralEstimator(LatentModel):
             fingerprint=self._fingerprint(X, seed),
         )
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
-            module = self._build_module(X.shape[1]).to(device)
+            module = self._build_module(X.shape[1], likelihood).to(device)
             tr, va = self._split(len(X), seed)
             train_data, val_data = self._batch_sources(X, tr, va, device, streamed)
-            history = train(module, train_data, val_data, cfg, seed=seed, device=device, resume=resume)
+            history = train(module, train_data, val_data, cfg, seed=seed, device=device, resume=resume,
+                            schedules=self._schedules())
         # assigned only after a successful fit: a diverged fit never leaves NaN weights here
         self.module_ = module
         self.history_ = history
@@ -247,9 +260,9 @@ class NeuralEstimator(LatentModel):
             make = lambda rows: TensorBatches(Xt[torch.from_numpy(rows).to(device)], self.batch_size)  # noqa: E731
         return make(tr), (make(va) if va is not None else None)
 
-    def _validate_stream(self, X, *, reset: bool):
+    def _validate_stream(self, X, *, reset: bool, likelihood: Likelihood | None = None):
         """Check a memory-mapped array without reading it whole: shape and dtype up front,
-        then values chunk by chunk (finite, and the model's own data checks)."""
+        then values chunk by chunk (finite, and in the ``likelihood``'s support)."""
         if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
             raise ValueError(f"expected a 2-D array with at least one row and column, got shape {X.shape}")
         if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.integer)):
@@ -265,8 +278,7 @@ class NeuralEstimator(LatentModel):
             if not np.isfinite(chunk).all():
                 r = i + int(np.argwhere(~np.isfinite(chunk))[0][0])
                 raise ValueError(f"X contains NaN or inf (first at row {r})")
-            if reset:
-                self._check_data(chunk)
+            self._check_data(chunk, likelihood)
         return X
 
     # -------------------------------------------------------------- evaluation helpers
@@ -319,7 +331,8 @@ class NeuralEstimator(LatentModel):
         self.n_features_in_ = int(meta["n_features_in_"])
         for k in self._extra_fitted_meta:
             setattr(self, k, meta[k])
-        module = self._build_module(self.n_features_in_)
+        likelihood = make_likelihood(self.likelihood)
+        module = self._build_module(self.n_features_in_, likelihood)
         state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
         try:
             module.load_state_dict(state)

@@ -4,8 +4,9 @@ Every function works on ``torch.distributions`` objects, so any posterior family
 ``rsample`` and any likelihood with ``log_prob`` fits:
 
 - :func:`kl_or_mc` -- KL(q || p) in closed form where ``torch.distributions`` registers
-  one (diagonal Normal against N(0, I): ``0.5 * sum(mu^2 + s^2 - 1 - log s^2)``),
-  otherwise the Monte Carlo estimate ``mean_l [log q(z_l) - log p(z_l)]``.
+  one (diagonal Normal against N(0, I): ``0.5 * sum(mu^2 + s^2 - 1 - log s^2)``; Laplace
+  against Normal too), otherwise the Monte Carlo estimate ``mean_l [log q(z_l) - log p(z_l)]``.
+- :func:`log_px_given_z` -- ``log p(x|z)`` summed over the (observed) dimensions.
 - :func:`log_importance_weights` -- ``log w = log p(x|z) + log p(z) - log q(z|x)``.
 - :func:`logmeanexp` -- ``log (1/k) sum_k exp(a_k)``, stable.
 - :func:`importance_log_likelihood` -- the k-sample importance-weighted estimate of
@@ -25,7 +26,7 @@ from typing import Callable
 import torch
 from torch import distributions as D
 
-__all__ = ["kl_or_mc", "logmeanexp", "log_importance_weights", "importance_log_likelihood"]
+__all__ = ["kl_or_mc", "logmeanexp", "log_px_given_z", "log_importance_weights", "importance_log_likelihood"]
 
 
 def kl_or_mc(qz: D.Distribution, pz: D.Distribution, z: torch.Tensor | None = None) -> torch.Tensor:
@@ -56,30 +57,39 @@ def logmeanexp(a: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(a, dim) - math.log(a.shape[dim])
 
 
-def log_importance_weights(x: torch.Tensor, qz: D.Distribution, z: torch.Tensor,
-                           generative: Callable[[torch.Tensor], dict], kl_weight: float = 1.0) -> tuple:
+def log_px_given_z(x: torch.Tensor, px: D.Distribution, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """``log p(x|z)`` per draw and row, summed over dimensions: (L, B) for ``px`` of batch (L, B, D).
+
+    ``mask`` (broadcastable to ``x``, True where an entry is observed) restricts the sum
+    to the observed entries, ``sum_d m_d log p(x_d|z)``: the likelihood of the observed
+    part of ``x`` under a decoder that factorises over dimensions (Mattei & Frellsen,
+    2019, MIWAE). Unobserved entries of ``x`` must still hold finite values (e.g. 0).
+    """
+    log_p = px.log_prob(x)  # (L, B, D) elementwise
+    if mask is not None:
+        log_p = torch.where(mask.bool(), log_p, torch.zeros((), dtype=log_p.dtype, device=log_p.device))
+    return log_p.sum(-1)
+
+
+def log_importance_weights(log_px_z: torch.Tensor, qz: D.Distribution, pz: D.Distribution, z: torch.Tensor,
+                           kl_weight: float = 1.0) -> torch.Tensor:
     """``log w_l = log p(x|z_l) + kl_weight * (log p(z_l) - log q(z_l|x))`` for samples ``z``.
 
     Parameters
     ----------
-    x : Tensor (B, D)
+    log_px_z : Tensor (L, B)
+        ``log p(x|z_l)`` summed over dimensions (:func:`log_px_given_z`).
     qz : posterior with batch shape (B,)
+    pz : prior (batch broadcasting to (L, B))
     z : Tensor (L, B, q), samples of ``qz``
-    generative : callable
-        ``generative(z) -> {"px": p(x|z) with batch (L, B, D), "pz": p(z)}``.
     kl_weight : float, default=1.0
         beta of the beta-weighted bound (1 gives the true importance weights).
 
     Returns
     -------
     log_w : Tensor (L, B)
-    log_px_z : Tensor (L, B)
-        ``log p(x|z_l)`` summed over dimensions (the reconstruction term).
     """
-    gen = generative(z)
-    log_px_z = gen["px"].log_prob(x).sum(-1)  # (L, B)
-    log_ratio = gen["pz"].log_prob(z) - qz.log_prob(z)  # (L, B)
-    return log_px_z + kl_weight * log_ratio, log_px_z
+    return log_px_z + kl_weight * (pz.log_prob(z) - qz.log_prob(z))
 
 
 def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: Callable, *,
@@ -97,7 +107,7 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
     qz : torch.distributions.Distribution
         q(z|x) with batch shape (B,) and ``rsample``.
     generative : callable
-        As in :func:`log_importance_weights`.
+        ``generative(z) -> {"px": p(x|z) with batch (L, B, D), "pz": p(z)}``.
     n_importance : int
         k, the number of importance samples per row.
     chunk : int
@@ -112,7 +122,8 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
     while done < n_importance:
         kc = min(chunk, n_importance - done)
         z = qz.rsample((kc,))  # (kc, B, q)
-        log_w, _ = log_importance_weights(x, qz, z, generative)  # (kc, B)
+        gen = generative(z)
+        log_w = log_importance_weights(log_px_given_z(x, gen["px"]), qz, gen["pz"], z)  # (kc, B)
         acc = torch.logaddexp(acc, torch.logsumexp(log_w.double(), 0))
         done += kc
     return acc - math.log(n_importance)

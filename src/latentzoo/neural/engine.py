@@ -1,10 +1,13 @@
 """The one training loop of latentzoo: every neural model (AE, DAE, CAE, VAE) trains here.
 
-A model is a ``torch.nn.Module`` whose ``forward(x, epoch)`` returns a :class:`LossOutput`
-(the scalar to minimise and named per-sample terms for logging). The loop, read top to
-bottom: shuffle, slice batches, step Adam, estimate the validation loss, stop early and
-restore the best weights, checkpoint every few epochs so a killed fit can resume and end
-where an uninterrupted one would.
+A model is a ``torch.nn.Module`` whose ``forward(x, **inputs)`` returns a :class:`LossOutput`
+(the scalar to minimise and named per-sample terms for logging). Per-epoch inputs of the
+objective (the VAE's KL weight beta_t of a warm-up, see :func:`linear_warmup`) are
+*schedules of the loop*: ``train(..., schedules={"kl_weight": f})`` passes
+``kl_weight=f(epoch)`` to every training and validation step of the epoch and records the
+value in ``history[name]``. The loop, read top to bottom: shuffle, slice batches, step
+Adam, estimate the validation loss, stop early and restore the best weights, checkpoint
+every few epochs so a killed fit can resume and end where an uninterrupted one would.
 
 In-memory data are tensors on the device sliced by a shuffled index (no DataLoader
 overhead); arrays that do not fit (memory-mapped ``.npy``) stream through a DataLoader.
@@ -22,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -33,7 +36,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 logger = logging.getLogger(__name__)
 
 __all__ = ["LossOutput", "TrainingDiverged", "EngineConfig", "train", "resolve_device",
-           "TensorBatches", "ArrayBatches"]
+           "TensorBatches", "ArrayBatches", "linear_warmup"]
 
 
 class LossOutput(NamedTuple):
@@ -92,6 +95,17 @@ def _cosine(opt, cfg: EngineConfig):
 
 #: learning-rate schedules, stepped once per epoch: name -> (optimiser, config) -> scheduler
 LR_SCHEDULES = {"plateau": _plateau, "cosine": _cosine}
+
+
+def linear_warmup(value: float, epochs: int) -> Callable[[int], float]:
+    """Per-epoch schedule ``value * min(1, (epoch + 1) / epochs)`` (epochs counted from 0).
+
+    A linear ramp reaching ``value`` at epoch ``epochs - 1``; ``epochs = 0`` gives the
+    constant ``value``. The VAE's KL warm-up (Bowman et al., 2016; Sonderby et al., 2016).
+    """
+    if epochs > 0:
+        return lambda epoch: value * min(1.0, (epoch + 1) / epochs)
+    return lambda epoch: value
 
 
 def _step_schedule(sched, monitored: float) -> None:
@@ -190,14 +204,15 @@ def _all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def estimate_loss(model, batches, epoch: int, device: torch.device, precision: str) -> dict:
-    """Mean loss and terms over a dataset, in eval mode (all ranks' shards when distributed)."""
+def estimate_loss(model, batches, inputs: dict, device: torch.device, precision: str) -> dict:
+    """Mean loss and terms over a dataset, in eval mode (all ranks' shards when distributed);
+    ``inputs`` are the epoch's scheduled keyword inputs of ``model``."""
     model.eval()
     sums: dict[str, float] = {}
     n = 0
     for xb in batches.epoch(None):
         with _autocast(device, precision):
-            out = model(xb, epoch)
+            out = model(xb, **inputs)
         b = len(xb)
         sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * b
         for k, v in out.terms.items():
@@ -220,13 +235,14 @@ def _progress(cfg: EngineConfig, start: int):
 
 # ----------------------------------------------------------------------------- the loop
 def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, seed: int,
-          device: torch.device, resume: bool = False) -> dict:
+          device: torch.device, resume: bool = False,
+          schedules: dict[str, Callable[[int], float]] | None = None) -> dict:
     """Train ``module`` in place with Adam; return the per-epoch history.
 
     Parameters
     ----------
     module : torch.nn.Module
-        ``module(x, epoch)`` returns a :class:`LossOutput`; already on ``device``.
+        ``module(x, **inputs)`` returns a :class:`LossOutput`; already on ``device``.
     train_data, val_data : TensorBatches or ArrayBatches
         ``val_data`` may be None: early stopping then watches the training loss.
     cfg : EngineConfig
@@ -235,12 +251,17 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         corruptions and reparametrised samples) inside ``torch.random.fork_rng``.
     resume : bool
         Continue from the last checkpoint in ``cfg.checkpoint_dir`` (if any).
+    schedules : dict, optional
+        Keyword input of ``module`` -> ``f(epoch)`` (epochs from 0), e.g.
+        ``{"kl_weight": linear_warmup(beta, 10)}``: every step of epoch t gets
+        ``kl_weight=f(t)``, training and validation alike.
 
     Returns
     -------
     history : dict of lists
-        ``train_loss``, ``val_loss`` and ``train_<term>``/``val_<term>`` per epoch,
-        plus ``best_epoch`` and ``stopped_epoch``.
+        ``train_loss``, ``val_loss`` and ``train_<term>``/``val_<term>`` per epoch, the
+        value of every schedule per epoch (``history["kl_weight"]``), the learning rate
+        (``lr``), ``epoch_time``, plus ``best_epoch`` and ``stopped_epoch``.
 
     Raises
     ------
@@ -285,14 +306,16 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
     check_every = 1 if device.type == "cpu" else 32
     bar = _progress(cfg, start)
     model.train()
+    schedules = schedules or {}
     for epoch in range(start, start if stopped else cfg.max_epochs):
+        inputs = {name: f(epoch) for name, f in schedules.items()}  # this epoch's scheduled inputs
         sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step
         n = 0
         t_epoch = time.perf_counter()
         finite = torch.ones((), dtype=torch.bool, device=device)  # every loss since the last check
         for step, xb in enumerate(train_data.epoch(gen)):
             with _autocast(device, cfg.precision):
-                out = step_fn(xb, epoch)
+                out = step_fn(xb, **inputs)
             loss = out.loss.detach()
             finite = finite & torch.isfinite(loss)
             if step % check_every == 0 and not _all_true(finite, world):
@@ -319,12 +342,14 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
                                            for k in keys] + [torch.tensor(float(n), dtype=torch.float64, device=device)]))
         train_stats = {k: float(tot[i] / tot[-1]) for i, k in enumerate(keys)}
         history.setdefault("epoch_time", []).append(time.perf_counter() - t_epoch)  # s, training steps only
-        val_stats = estimate_loss(model, val_data, epoch, device, cfg.precision) if val_data is not None else None
+        val_stats = estimate_loss(model, val_data, inputs, device, cfg.precision) if val_data is not None else None
+        for name, v in inputs.items():
+            history.setdefault(name, []).append(v)
         for k, v in train_stats.items():
-            history.setdefault("train_" + k if k != "loss" else "train_loss", []).append(v)
+            history.setdefault("train_" + k, []).append(v)
         if val_stats is not None:
             for k, v in val_stats.items():
-                history.setdefault("val_" + k if k != "loss" else "val_loss", []).append(v)
+                history.setdefault("val_" + k, []).append(v)
         monitored = val_stats["loss"] if val_stats is not None else train_stats["loss"]
         if not math.isfinite(monitored):
             module.load_state_dict(best["state"])

@@ -6,8 +6,9 @@ log-probability is the (negative) binary cross-entropy, the fixed-variance Gauss
 is the squared error up to a constant; there is no "mse"/"bce" switch anywhere.
 
 Register another family with :func:`register_likelihood`; it needs ``n_params``
-(decoder outputs per data dimension) and ``__call__(out) -> Distribution`` whose
-``log_prob`` is elementwise. Names may carry one numeric argument, e.g. ``"gaussian:0.1"``
+(decoder outputs per data dimension), ``__call__(out) -> Distribution`` whose
+``log_prob`` is elementwise, and the ``support`` of the data it scores (a
+``torch.distributions.constraints`` object, checked against the data at ``fit``). Names may carry one numeric argument, e.g. ``"gaussian:0.1"``
 (fixed standard deviation 0.1).
 
 References
@@ -23,31 +24,49 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
+from torch.distributions import constraints
 
 from .._spec import accepts, from_spec
 
-__all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood"]
+__all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood", "support_words"]
 
 
 class Likelihood:
-    """Base: ``n_params`` decoder outputs per dimension mapped to a distribution."""
+    """Base: ``n_params`` decoder outputs per dimension mapped to a distribution.
+
+    ``support`` is the set the data must lie in (a ``torch.distributions.constraints``
+    object): by default the distribution family's own ``support``.
+    """
 
     n_params: int = 1
-    #: whether the data must lie in [0, 1] (Bernoulli)
-    unit_interval: bool = False
+    support: constraints.Constraint = constraints.real
 
     def __call__(self, out: torch.Tensor) -> D.Distribution:  # out: (B, n_params * D)
         raise NotImplementedError
 
     def spec(self) -> str:
+        """The registry string that builds an equal likelihood (``make_likelihood(spec)``)."""
         return self.name
+
+    def __eq__(self, other) -> bool:  # equal when they build the same distributions
+        return type(other) is type(self) and other.spec() == self.spec()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.spec()))
+
+    def __repr__(self) -> str:
+        return f"make_likelihood({self.spec()!r})"
 
 
 class Bernoulli(Likelihood):
-    """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i)); x in [0, 1] (grey levels allowed)."""
+    """p(x|z) = prod_i Bernoulli(x_i; sigmoid(logit_i)); x in [0, 1] (grey levels allowed).
+
+    ``log_prob`` is the negative binary cross-entropy, defined for any x in [0, 1]; so the
+    data's support is the unit interval, not the distribution's ``{0, 1}``.
+    """
 
     name = "bernoulli"
-    unit_interval = True
+    support = constraints.unit_interval
 
     def __call__(self, out):
         return D.Bernoulli(logits=out, validate_args=False)  # allows x in [0, 1], not only {0, 1}
@@ -58,6 +77,10 @@ class _FixedScale(Likelihood):
 
     family: type  # a torch.distributions location-scale class, e.g. D.Normal
     scale_word = "scale"
+
+    @property
+    def support(self) -> constraints.Constraint:
+        return self.family.support
 
     def __init__(self, scale: float = 1.0):
         if not (scale > 0 and math.isfinite(scale)):
@@ -131,3 +154,13 @@ def make_likelihood(spec) -> Likelihood:
 
 #: whether a spec names a registered likelihood with valid arguments (parameter validation)
 is_valid_likelihood = accepts(make_likelihood)
+
+
+def support_words(support: constraints.Constraint) -> str:
+    """A constraint in words for error messages: ``[0, 1]``, ``(0, inf)``, ``real numbers``."""
+    lo, hi = getattr(support, "lower_bound", None), getattr(support, "upper_bound", None)
+    if lo is not None and hi is not None:
+        return f"[{lo:g}, {hi:g}]"
+    if lo is not None:
+        return f"[{lo:g}, inf)" if isinstance(support, constraints.greater_than_eq) else f"({lo:g}, inf)"
+    return "real numbers" if support is constraints.real else str(support)

@@ -21,9 +21,11 @@ from .._validation import Callable_, Instance, Interval, Options
 from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes, torch_seeded
 from .bounds import importance_log_likelihood
-from .likelihoods import is_valid_likelihood, make_likelihood
+from .engine import linear_warmup
+from .likelihoods import Likelihood, is_valid_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
-from .vae_module import POSTERIORS, OBJECTIVES, VAEModule
+from .objectives import OBJECTIVES
+from .vae_module import POSTERIORS, VAEModule
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +75,16 @@ class VAE(NeuralEstimator):
     objective : {"elbo", "iwae"}, default="elbo"
     kl_warmup : int, default=0
         If > 0, epoch t (from 0) uses beta_t = beta * min(1, (t + 1) / kl_warmup), a
-        linear ramp reaching beta at epoch ``kl_warmup - 1``; the per-epoch value is in
-        ``history_["train_beta"]``. The validation loss of epoch t uses the same beta_t.
+        linear ramp reaching beta at epoch ``kl_warmup - 1``: a schedule of the training
+        loop (:func:`~latentzoo.neural.engine.linear_warmup`), whose per-epoch value is in
+        ``history_["kl_weight"]``. The validation loss of epoch t uses the same beta_t.
     posterior_family : str, default="normal"
         The family of q(z|x), from :data:`~latentzoo.neural.vae_module.POSTERIORS`:
         ``"normal"`` (diagonal Gaussian, closed-form KL) or ``"laplace"``; any
         location-scale ``torch.distributions`` family with ``rsample`` can be added with
         :func:`~latentzoo.neural.vae_module.register_posterior` (its KL against the prior
-        is then estimated by Monte Carlo where torch has no closed form).
+        is in closed form where torch registers one, as for Normal and Laplace, and
+        estimated by Monte Carlo otherwise).
     image_shape : tuple (height, width), optional
         Needed by ``architecture="conv"``.
     encoder, decoder : torch.nn.Module, optional
@@ -96,8 +100,8 @@ class VAE(NeuralEstimator):
     ----------
     module_ : VAEModule
     history_ : dict
-        Per-epoch ``train_loss``, ``val_loss``, and ``train_/val_`` ``rec``, ``kl``,
-        ``elbo``, ``beta`` (and ``iwae`` for the IWAE objective).
+        Per-epoch ``train_loss``, ``val_loss``, ``train_/val_`` ``rec``, ``kl``, ``elbo``
+        (and ``iwae`` for the IWAE objective), ``kl_weight`` (beta_t) and ``lr``.
     n_features_in_ : int
 
     References
@@ -169,29 +173,24 @@ class VAE(NeuralEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ engine hooks
-    def _build_module(self, n_features: int) -> VAEModule:
-        lik = make_likelihood(self.likelihood)
+    def _build_module(self, n_features: int, likelihood: Likelihood) -> VAEModule:
         q = self.n_components
         kw = dict(hidden=tuple(self.hidden), activation=self.activation,
                   image_shape=tuple(self.image_shape) if self.image_shape is not None else None)
         enc = copy.deepcopy(self.encoder) if self.encoder is not None else \
             build_encoder(self.architecture, n_features, 2 * q, **kw)
         dec = copy.deepcopy(self.decoder) if self.decoder is not None else \
-            build_decoder(self.architecture, q, n_features, n_params=lik.n_params, **kw)
-        return VAEModule(enc, dec, lik, q, beta=float(self.beta), n_samples=int(self.n_samples),
-                         objective=self.objective, kl_warmup=int(self.kl_warmup),
+            build_decoder(self.architecture, q, n_features, n_params=likelihood.n_params, **kw)
+        return VAEModule(enc, dec, likelihood, q, n_particles=int(self.n_samples), objective=self.objective,
                          posterior=self.posterior_family)
 
-    def _check_data(self, X: np.ndarray) -> None:
-        if make_likelihood(self.likelihood).unit_interval and X.size and (X.min() < 0 or X.max() > 1):
-            raise ValueError(
-                f"likelihood={self.likelihood!r} needs data in [0, 1], but X ranges over "
-                f"[{X.min():g}, {X.max():g}]; rescale it (e.g. MinMaxScaler) or use likelihood='gaussian'"
-            )
+    def _schedules(self) -> dict:
+        # the KL weight beta_t of every epoch: a schedule of the loop, not a method of the network
+        return {"kl_weight": linear_warmup(float(self.beta), int(self.kl_warmup))}
 
     def _data(self, X) -> np.ndarray:
         X = self._input(X)
-        self._check_data(X)
+        self._check_data(X, self.module_.likelihood)
         return X
 
     # ------------------------------------------------------------------ encode / decode
@@ -249,7 +248,7 @@ class VAE(NeuralEstimator):
     def _is_chunks(self, n: int, k: int, batch_size: int | None) -> tuple[int, int]:
         """Rows per batch and samples per chunk so one step holds ~_IS_BUDGET activations."""
         budget = _IS_BUDGET.get(self.device_.type, _IS_BUDGET["cpu"])
-        width = max([self.n_features_in_ * make_likelihood(self.likelihood).n_params, *self.hidden])
+        width = max([self.n_features_in_ * self.module_.likelihood.n_params, *self.hidden])
         rows = batch_size or max(1, min(n, budget // (width * min(k, 64))))
         return rows, max(1, min(k, budget // (width * rows)))
 

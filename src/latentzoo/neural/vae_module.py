@@ -3,8 +3,12 @@
 ``inference(x)`` gives the diagonal Gaussian posterior q(z|x) = N(mu(x), diag s(x)^2)
 and reparametrised samples ``z = mu + s * eps`` (Kingma & Welling, 2014, Eq. 10);
 ``generative(z)`` gives the decoder likelihood p(x|z) and the prior p(z) = N(0, I);
-``forward(x, epoch)`` returns the :class:`~latentzoo.neural.engine.LossOutput` that the
-one training engine minimises. Objectives come from a registry (:data:`OBJECTIVES`).
+``loss(x, inference_out, generative_out, kl_weight)`` is the one place the objective is
+computed (training, validation and :meth:`VAEModule.elbo` all call it), with the
+objective from a registry (:data:`~latentzoo.neural.objectives.OBJECTIVES`).
+``forward(x, kl_weight)`` runs the three once and returns the
+:class:`~latentzoo.neural.engine.LossOutput` that the one training engine minimises; the
+KL weight of each epoch (a warm-up) is a schedule of the engine, not of the network.
 
 References
 ----------
@@ -14,19 +18,18 @@ Burda, Grosse & Salakhutdinov (2016), Importance Weighted Autoencoders, ICLR.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import distributions as D
 from torch import nn
 
-from .bounds import kl_or_mc, log_importance_weights, logmeanexp
+from .bounds import log_px_given_z
 from .engine import LossOutput
 from .likelihoods import Likelihood
+from .objectives import OBJECTIVES, Bound
 
 __all__ = ["VAEModule", "OBJECTIVES", "MIN_SCALE", "posterior_scale", "PosteriorFamily", "POSTERIORS",
-           "register_posterior"]
+           "register_posterior"]  # OBJECTIVES: re-exported from .objectives
 
 #: floor of the posterior scale: s = MIN_SCALE + softplus(raw)
 MIN_SCALE = 1e-4
@@ -42,8 +45,9 @@ class PosteriorFamily:
 
     ``family(loc, scale)`` is any location-scale ``torch.distributions`` class with
     ``rsample`` (Normal, Laplace, ...); the latent units form one event (``Independent``).
-    Families without a closed-form KL against the N(0, I) prior are handled by the
-    Monte Carlo KL of :func:`~latentzoo.neural.bounds.kl_or_mc`.
+    The KL against the N(0, I) prior is in closed form where ``torch.distributions``
+    registers one (Normal; Laplace, ``kl._kl_laplace_normal``); other families (e.g. a
+    Student t) get the Monte Carlo KL of :func:`~latentzoo.neural.bounds.kl_or_mc`.
     """
 
     n_params = 2
@@ -63,49 +67,13 @@ POSTERIORS: dict[str, PosteriorFamily] = {}
 
 
 def register_posterior(name: str, family: type) -> None:
-    """Register a location-scale family with ``rsample`` as a VAE posterior (``VAE(posterior=name)``)."""
+    """Register a location-scale family with ``rsample`` as a VAE posterior
+    (``VAE(posterior_family=name)``); ``family(loc, scale)`` must build the distribution."""
     POSTERIORS[name] = PosteriorFamily(family)
 
 
 register_posterior("normal", D.Normal)  # Kingma & Welling's diagonal Gaussian (closed-form KL)
-register_posterior("laplace", D.Laplace)  # heavier tails; KL by Monte Carlo
-
-
-def elbo_loss(module: "VAEModule", x: torch.Tensor, beta: float) -> LossOutput:
-    """Negative beta-ELBO, -(E_q[log p(x|z)] - beta * KL(q(z|x) || p(z))), per sample.
-
-    The expectation is the mean over ``n_samples`` reparametrised draws; the KL is in
-    closed form (diagonal Normal against N(0, I)) when registered, else Monte Carlo.
-    """
-    inf = module.inference(x, module.n_samples)
-    gen = module.generative(inf["z"])
-    rec = -gen["px"].log_prob(x).sum(-1).mean(0)  # (B,)
-    kl = kl_or_mc(inf["qz"], gen["pz"], inf["z"])  # (B,)
-    loss = rec + beta * kl
-    return LossOutput(loss.mean(), module.terms(rec, kl, beta))
-
-
-def iwae_loss(module: "VAEModule", x: torch.Tensor, beta: float) -> LossOutput:
-    """Negative k-sample importance-weighted bound, k = ``n_samples`` (Burda et al., Eq. 8).
-
-    ``-logmeanexp_k [log p(x|z_k) + beta * (log p(z_k) - log q(z_k|x))]``; beta = 1 is
-    the IWAE bound, and k = 1 is the ELBO with a one-sample Monte Carlo KL.
-    """
-    inf = module.inference(x, module.n_samples)
-    log_w, log_px_z = log_importance_weights(x, inf["qz"], inf["z"], module.generative, beta)  # (k, B)
-    loss = -logmeanexp(log_w, 0)  # (B,)
-    rec = -log_px_z.mean(0)
-    kl = kl_or_mc(inf["qz"], module.prior(), inf["z"]).detach()
-    terms = module.terms(rec.detach(), kl, beta)
-    terms["iwae"] = -loss.detach()
-    return LossOutput(loss.mean(), terms)
-
-
-#: objective name -> loss(module, x, beta_t)
-OBJECTIVES: dict[str, Callable[["VAEModule", torch.Tensor, float], LossOutput]] = {
-    "elbo": elbo_loss,
-    "iwae": iwae_loss,
-}
+register_posterior("laplace", D.Laplace)  # heavier tails; closed-form KL against N(0, I) too
 
 
 class VAEModule(nn.Module):
@@ -118,20 +86,22 @@ class VAEModule(nn.Module):
     decoder : nn.Module
         (N, q) -> (N, n_params * D) raw outputs for ``likelihood``.
     likelihood : Likelihood
+        p(x|z), resolved once at ``fit`` (``module_.likelihood``).
     n_components : int
         q, the latent dimension.
-    beta, n_samples, objective, kl_warmup, posterior :
-        As in :class:`~latentzoo.neural.vae.VAE`.
+    n_particles : int
+        Posterior draws per row in the training objective (k for IWAE).
+    objective, posterior :
+        As ``objective`` and ``posterior_family`` of :class:`~latentzoo.neural.vae.VAE`.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, n_components: int,
-                 *, beta: float = 1.0, n_samples: int = 1, objective: str = "elbo", kl_warmup: int = 0,
-                 posterior: str = "normal"):
+                 *, n_particles: int = 1, objective: str = "elbo", posterior: str = "normal"):
         super().__init__()
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.posterior_family = POSTERIORS[posterior]
         self.n_components = n_components
-        self.beta, self.n_samples, self.objective, self.kl_warmup = beta, n_samples, objective, kl_warmup
+        self.n_particles, self.objective = n_particles, objective
         self.register_buffer("_zero", torch.zeros(n_components), persistent=False)
 
     # ------------------------------------------------------------------ distributions
@@ -153,10 +123,10 @@ class VAEModule(nn.Module):
             )
         return out
 
-    def inference(self, x: torch.Tensor, n_samples: int = 1) -> dict:
-        """``{"qz": q(z|x), "z": (n_samples, B, q) reparametrised samples}``."""
+    def inference(self, x: torch.Tensor, n_particles: int = 1) -> dict:
+        """``{"qz": q(z|x), "z": (n_particles, B, q) reparametrised samples}``."""
         qz = self.encode(x)
-        return {"qz": qz, "z": qz.rsample((n_samples,))}
+        return {"qz": qz, "z": qz.rsample((n_particles,))}
 
     def generative(self, z: torch.Tensor) -> dict:
         """``{"px": p(x|z) with batch z.shape[:-1] + (D,), "pz": p(z)}``."""
@@ -166,23 +136,40 @@ class VAEModule(nn.Module):
         return {"px": self.likelihood(out), "pz": self.prior()}
 
     # ------------------------------------------------------------------ objective
-    def beta_at(self, epoch: int) -> float:
-        """beta_t = beta * min(1, (epoch + 1) / kl_warmup) (epochs counted from 0); beta if no warm-up."""
-        if self.kl_warmup > 0:
-            return self.beta * min(1.0, (epoch + 1) / self.kl_warmup)
-        return self.beta
+    def loss(self, x: torch.Tensor, inference_out: dict, generative_out: dict, kl_weight: float = 1.0, *,
+             mask: torch.Tensor | None = None, objective: str | None = None) -> LossOutput:
+        """The objective, computed once from what ``inference`` and ``generative`` gave.
 
-    @staticmethod
-    def terms(rec: torch.Tensor, kl: torch.Tensor, beta: float) -> dict:
-        """Per-sample logged terms: rec = -E log p(x|z), kl, elbo (beta = 1) and beta_t."""
-        return {"rec": rec, "kl": kl, "elbo": -(rec + kl), "beta": torch.full_like(rec, beta)}
+        Parameters
+        ----------
+        x : Tensor (B, D)
+        inference_out : dict
+            ``inference(x, L)``: ``qz`` and the draws ``z`` (L, B, q).
+        generative_out : dict
+            ``generative(z)``: ``px`` with batch (L, B, D) and ``pz``.
+        kl_weight : float, default=1.0
+            beta_t, the weight of the KL (or of ``log p(z) - log q(z|x)`` for IWAE).
+        mask : Tensor (B, D) of bool, optional
+            Observed entries: the likelihood term sums ``log p(x_d|z)`` over them only
+            (:func:`~latentzoo.neural.bounds.log_px_given_z`); None: all observed.
+        objective : str, optional
+            A key of :data:`~latentzoo.neural.objectives.OBJECTIVES`; default the module's.
 
-    def forward(self, x: torch.Tensor, epoch: int = 0) -> LossOutput:
-        return OBJECTIVES[self.objective](self, x, self.beta_at(epoch))
+        Returns
+        -------
+        LossOutput
+            The batch mean to minimise and per-row terms (``rec``, ``kl``, ``elbo``, ...).
+        """
+        bound = Bound(log_px_given_z(x, generative_out["px"], mask), inference_out["qz"], generative_out["pz"],
+                      inference_out["z"])
+        return OBJECTIVES[objective or self.objective](bound, kl_weight)
 
-    def elbo(self, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
-        """The true ELBO (beta = 1) per row: E_q log p(x|z) - KL, in nats."""
-        inf = self.inference(x, n_samples)
-        rec = self.generative(inf["z"])["px"].log_prob(x).sum(-1).mean(0)
-        return rec - kl_or_mc(inf["qz"], self.prior(), inf["z"])
+    def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> LossOutput:
+        """The training objective at KL weight ``kl_weight`` (the engine's per-epoch schedule)."""
+        inf = self.inference(x, self.n_particles)
+        return self.loss(x, inf, self.generative(inf["z"]), kl_weight)
 
+    def elbo(self, x: torch.Tensor, n_draws: int = 1) -> torch.Tensor:
+        """The true ELBO (beta = 1) per row, nats: E_q log p(x|z) (mean of ``n_draws``) - KL."""
+        inf = self.inference(x, n_draws)
+        return self.loss(x, inf, self.generative(inf["z"]), 1.0, objective="elbo").terms["elbo"]
