@@ -129,7 +129,7 @@ def test_compare_in_process(capsys, tmp_path):
                                    "--out", str(out_dir), "--epochs", "1"])
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[0].startswith("pca") and lines[1].startswith("ppca") and "report written" in lines[-1]
+    assert lines[0].startswith("[1/2] pca") and lines[1].startswith("[2/2] ppca") and "report written" in lines[-1]
     assert {"report.html", "metrics.json", "metrics.csv"} <= {p.name for p in out_dir.iterdir()}
 
 
@@ -191,7 +191,10 @@ def test_keyboard_interrupt_is_one_line_and_leaves_no_report(capsys, tmp_path, m
     code, out, err = _run(capsys, ["compare", "digits", "--n-samples", "100", "--models", "pca",
                                    "--out", str(tmp_path / "rep")])
     assert code == 1 and err.strip() == "latentzoo: error: interrupted"
-    assert list(tmp_path.iterdir()) == []
+    # no report and no debris: only the finished run, stored so that a rerun resumes from it
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["runs"]
+    assert sorted(p.name for p in (tmp_path / "rep" / "runs").iterdir()) == ["pca-q2-r0"]
 
 
 def test_verbose_shows_the_traceback(capsys):

@@ -92,9 +92,12 @@ def test_compare_killed_mid_way_leaves_no_half_report(work):
     _, err = proc.communicate()
     assert killed or proc.returncode == 0, err.decode()[-2000:]
     rep = work / "rep"
-    if rep.exists():  # finished before the kill: then it is complete
-        from latentzoo.report.output import REPORT_FILES
+    from latentzoo.experiment.store import MODEL_FILE, RUN_FILE
+    from latentzoo.report.output import REPORT_FILES
 
+    if (rep / "report.html").exists():  # the report was moved into place: then it is complete
         assert all((rep / f).stat().st_size > 0 for f in REPORT_FILES)
-    # whatever the moment, no half report under the destination name
-    assert not rep.exists() or (rep / "report.html").exists()
+    else:  # whatever the moment, no half report: no report file at all, only finished runs
+        assert not any((rep / f).exists() for f in REPORT_FILES)
+    for run in (rep / "runs").glob("[!.]*"):  # every stored run is complete
+        assert (run / RUN_FILE).stat().st_size > 0 and (run / MODEL_FILE).stat().st_size > 0

@@ -63,10 +63,12 @@ def test_metrics_files_have_one_row_per_model_and_the_documented_columns(digits_
     assert doc["setup"]["seed"] == 0 and doc["data"]["name"] == "digits"
     with open(out / "metrics.csv") as fh:
         rows = list(csv.DictReader(fh))
-    assert tuple(rows[0].keys()) == COLUMNS
-    from latentzoo.evaluation import METRICS  # every column but the names is explained in the report
+    cols = tuple(rows[0].keys())  # layout 2: the run's identity, its metrics, then the fit
+    assert cols[:5] == COLUMNS[:5] and cols[-2:] == ("fit_time_s", "epochs") and set(COLUMNS) <= set(cols)
+    from latentzoo.evaluation import METRICS  # every metric column is explained in the report
 
-    assert set(COLUMNS) - {"model", "log_likelihood_method"} <= set(METRICS)
+    assert set(COLUMNS) - {"model", "latent_dim", "repeat", "seed", "fold", "log_likelihood_method"} <= set(METRICS)
+    assert [(r["latent_dim"], r["repeat"], r["seed"], r["fold"]) for r in rows] == [("2", "0", "0", "")] * 3
     assert rows[0]["epochs"] == "" and int(rows[2]["epochs"]) == len(comp.results[2].model.history_["train_loss"])
     assert [r["model"] for r in rows] == ["pca", "ppca", "vae"]
     for r, m in zip(rows, doc["models"]):

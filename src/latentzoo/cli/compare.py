@@ -1,7 +1,7 @@
 """``latentzoo compare``: fit the ladder on one dataset and write the HTML report."""
 from __future__ import annotations
 
-from ._common import Command, UsageError, add_data_args, echo, load_data
+from ._common import Command, UsageError, add_data_args, echo
 
 
 def _models(text: str) -> list[str]:
@@ -24,7 +24,18 @@ def add_arguments(p):
     add_data_args(p, optional=True)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated registry names (default: %(default)s)")
-    p.add_argument("--latent-dim", type=int, default=2, help="latent dimensions of every model (default: 2)")
+    p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions of every model (default: 2)")
+    p.add_argument("--latent-dims", default=None,
+                   help="comma-separated latent dimensions to sweep, e.g. 2,8,32 (the one-value case: --latent-dim)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="repeats, each with its own seed and split (repeated stratified holdout; default: 1)")
+    p.add_argument("--cv", type=int, default=None, help="K-fold cross-validation instead of holdout")
+    p.add_argument("--test-data", default=None,
+                   help="an explicit test set (file or folder); MNIST/binarised-MNIST folders use their own")
+    p.add_argument("--jobs", type=int, default=1, help="fits at once, in separate processes (default: 1)")
+    p.add_argument("--backend", default="local", choices=("local", "dask"),
+                   help="local processes or a Dask distributed cluster (default: local)")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
     p.add_argument("--out", default="report", help="report folder (default: report/)")
     p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
                    help="max epochs of the neural models (default: %(default)s)")
@@ -38,33 +49,73 @@ def add_arguments(p):
     p.add_argument("--n-samples", type=int, default=None, help="use only the first N samples of the data")
 
 
-def run(args, extra) -> int:
-    from ..experiment import run_comparison
-    from ..report import write_report
+def _latent_dims(args) -> list[int]:
+    if args.latent_dims is not None and args.latent_dim is not None:
+        raise UsageError("give --latent-dim or --latent-dims, not both")
+    if args.latent_dims is None:
+        return [2 if args.latent_dim is None else args.latent_dim]
+    try:
+        dims = [int(s) for s in args.latent_dims.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--latent-dims {args.latent_dims!r}: expected comma-separated integers, e.g. 2,8,32") from None
+    if not dims or min(dims) < 1 or len(set(dims)) != len(dims):
+        raise UsageError(f"--latent-dims {args.latent_dims!r}: expected distinct positive integers, e.g. 2,8,32")
+    return dims
 
+
+def _check(args) -> None:
     from ..registry import MODELS
 
-    if args.epochs < 1 or args.n_importance < 1 or args.latent_dim < 1:
-        raise UsageError("--epochs, --n-importance and --latent-dim must be positive integers")
+    for flag, v in (("--epochs", args.epochs), ("--n-importance", args.n_importance), ("--repeats", args.repeats),
+                    ("--jobs", args.jobs), ("--latent-dim", args.latent_dim)):
+        if v is not None and v < 1:
+            raise UsageError(f"{flag} must be a positive integer, got {v}")
+    if args.cv is not None and args.cv < 2:
+        raise UsageError(f"--cv must be at least 2 (the number of folds), got {args.cv}")
+    if args.backend == "dask" and not args.scheduler:
+        raise UsageError("--backend dask needs --scheduler tcp://HOST:8786")
+    if args.scheduler and args.backend != "dask":
+        raise UsageError("--scheduler is for --backend dask")
+    if args.jobs > 1 and args.backend == "dask":
+        raise UsageError("--jobs is for the local backend; a Dask cluster runs as many fits as it has workers")
     unknown = [m for m in _models(args.models) if m not in MODELS]
     if unknown or not _models(args.models):
         raise UsageError(f"compare: unknown model(s) {', '.join(map(repr, unknown))} in --models; known models: "
                          f"{', '.join(MODELS)}" if unknown else f"compare: --models is empty; known models: "
                          f"{', '.join(MODELS)}")
+
+
+def _line(rec, done, total, reused):
+    m = rec.metrics
+    ll = "" if m.get("log_likelihood") is None else f"  log-lik {m['log_likelihood']:.4g}"
+    knn = "" if m.get("knn_accuracy") is None else f"  kNN {m['knn_accuracy']:.3f}"
+    fit = "stored" if reused else f"fit {rec.fit_time_s:6.1f}s"
+    width = len(str(total))
+    echo(f"[{done:>{width}}/{total}] {rec.model:<9} q={rec.latent_dim:<3} r{rec.repeat}  {fit}  "
+         f"recon {m['reconstruction_error']:.4g}{ll}{knn}  prior-realism {m['prior_realism']:.4g}")
+
+
+def run(args, extra) -> int:
+    from ..experiment import check_destination, run_experiment
+    from ..report import write_report
+
+    _check(args)
+    dims = _latent_dims(args)
     hidden = _hidden(args.hidden)
-    data = load_data(args, random_state=args.seed, n_samples=args.n_samples)
-
-    def line(r):
-        m = r.metrics
-        ll = "" if m.get("log_likelihood") is None else f"  log-lik {m['log_likelihood']:.4g}"
-        knn = "" if m.get("knn_accuracy") is None else f"  kNN {m['knn_accuracy']:.3f}"
-        echo(f"{r.name:<9} fit {r.fit_time_s:6.1f}s  recon {m['reconstruction_error']:.4g}{ll}{knn}"
-             f"  prior-realism {m['prior_realism']:.4g}")
-
-    comp = run_comparison(data, _models(args.models), latent_dim=args.latent_dim, epochs=args.epochs,
-                          hidden=hidden, test_size=args.test_size, seed=args.seed,
-                          device=args.device, n_importance=args.n_importance, on_result=line)
+    try:
+        check_destination(args.out)  # a bad --out fails now, before any fit
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    load_kw = {"label_column": args.label_column} if args.label_column is not None else {}
+    comp = run_experiment(args.data, _models(args.models), latent_dims=dims, repeats=args.repeats, cv=args.cv,
+                          epochs=args.epochs, hidden=hidden, test_size=args.test_size, seed=args.seed,
+                          device=args.device, n_importance=args.n_importance, n_samples=args.n_samples,
+                          test_data=args.test_data, out=args.out, jobs=args.jobs, backend=args.backend,
+                          scheduler=args.scheduler, verbose=int(getattr(args, "verbose", False) or 0),
+                          load_kw=load_kw, on_run=_line)
     path = write_report(comp, args.out)
+    for sentence in comp.verdict:
+        echo(sentence)
     echo(f"report written to {path}")
     return 0
 
@@ -75,7 +126,12 @@ COMMAND = Command(
   latentzoo compare                                  # digits, all seven models, into report/
   latentzoo compare moons --models pca,ae,dae,vae --out moons-report
   latentzoo compare data.csv --label-column label --latent-dim 2 --epochs 30 --seed 1
+  latentzoo compare mnist/ --latent-dims 2,8,32 --repeats 3 --jobs 2 --out mnist-report
+  latentzoo compare mnist/ --backend dask --scheduler tcp://HOST:8786 --repeats 5
+
+every (model, q, repeat) run is stored in OUT/runs as it finishes: run the same command
+again after an interruption and only the missing (or stale) runs are fitted.
 
 writes OUT/report.html (self-contained), OUT/*.png, OUT/metrics.json and OUT/metrics.csv;
-the folder is built under a temporary name and moved into place when complete.""",
+the report is built under a temporary name and moved into place when complete.""",
     add_arguments, run)

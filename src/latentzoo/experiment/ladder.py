@@ -11,8 +11,6 @@ from __future__ import annotations
 import inspect
 import logging
 import platform
-import sys
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -58,8 +56,8 @@ class ModelResult:
 
 _ROW_KEYS = ("reconstruction_error", "log_likelihood", "log_likelihood_method", "elbo", "knn_accuracy",
              "trustworthiness", "active_units", "prior_realism", "interpolation_smoothness")
-#: the columns of metrics.csv, in order
-COLUMNS = ("model",) + _ROW_KEYS + ("fit_time_s", "epochs")
+#: the columns every metrics.csv has (one line per run; metrics beyond these follow the run's own keys)
+COLUMNS = ("model", "latent_dim", "repeat", "seed", "fold") + _ROW_KEYS + ("fit_time_s", "epochs")
 
 
 @dataclass
@@ -74,6 +72,15 @@ class Comparison:
     results: list[ModelResult]
     setup: dict
     realism_reference: float | None = None
+    #: every (model, q, repeat) run (:class:`~.runner.RunRecord`), the summary rows over
+    #: repeats, the pairwise comparisons, the verdict sentences (see docs/metrics-json.md)
+    runs: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+    comparisons: dict = field(default_factory=dict)
+    verdict: list = field(default_factory=list)
+    ppca_evidence_q: int | None = None
+    #: the latent dimension of ``results`` (the models the figures show)
+    figure_q: int | None = None
 
     @property
     def models(self) -> dict:
@@ -129,22 +136,6 @@ def _device_description(device: str) -> str:
     return f"cpu ({n} torch thread{'s' if n > 1 else ''})"
 
 
-def _split(X, y, test_size: float, seed: int):
-    from sklearn.model_selection import train_test_split
-
-    stratify = None
-    if y is not None:
-        _, counts = np.unique(y, return_counts=True)
-        n_test = int(np.ceil(test_size * len(y)))
-        if counts.min() >= 2 and n_test >= len(counts) and len(y) - n_test >= len(counts):
-            stratify = y
-    if y is None:
-        Xtr, Xte = train_test_split(X, test_size=test_size, random_state=seed)
-        return Xtr, None, Xte, None
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=test_size, random_state=seed, stratify=stratify)
-    return Xtr, ytr, Xte, yte
-
-
 def _check_models(names: Sequence[str]) -> list[str]:
     names = [n.strip() for n in names if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -155,73 +146,17 @@ def _check_models(names: Sequence[str]) -> list[str]:
     return names
 
 
-def _progress_bar(names, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(names, desc="models", unit="model", file=sys.stderr,
-                disable=not (enabled and sys.stderr.isatty()), leave=False)
-
-
 def run_comparison(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dim: int = 2,
-                   epochs: int | None = DEFAULT_EPOCHS, hidden=DEFAULT_HIDDEN, test_size: float = 0.2,
-                   seed: int = 0, device: str = "auto", n_importance: int = DEFAULT_N_IMPORTANCE,
-                   n_samples: int | None = None, progress: bool = True,
-                   on_result: Callable[[ModelResult], None] | None = None) -> Comparison:
-    """Fit each registered model in ``models`` on a train split of ``data``; measure on the rest.
+                   **kw) -> Comparison:
+    """Fit each registered model in ``models`` on one train split of ``data``; measure on the rest.
 
-    Parameters
-    ----------
-    data : str, path, array or Dataset
-        Anything :func:`latentzoo.load_dataset` accepts (default: the embedded digits).
-    models : sequence of str
-        Registry names (:data:`latentzoo.registry.MODELS`), in the order shown.
-    latent_dim : int
-        ``n_components`` of every model.
-    epochs : int or None
-        ``max_epochs`` of the neural models (None: their own default).
-    test_size : float
-        Held-out fraction (stratified by label when labels allow).
-    on_result : callable, optional
-        Called with each :class:`ModelResult` as soon as it is measured.
+    The one-latent-dimension, one-repeat case of :func:`latentzoo.experiment.run_experiment`
+    (which takes the same keywords: ``epochs``, ``hidden``, ``test_size``, ``seed``,
+    ``device``, ``n_importance``, ``n_samples``, ``progress``, ...).
     """
-    from ..data import Dataset, load_dataset
+    from .sweep import run_experiment
 
-    names = _check_models(models)
-    if not (0.0 < test_size < 1.0):
-        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
-    if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
-        raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-    ds = data if isinstance(data, Dataset) else load_dataset(data, random_state=seed, n_samples=n_samples)
-    X, y, meta = ds
-    if X.shape[0] < 10:
-        raise ValueError(f"{meta.get('source')}: {X.shape[0]} samples are too few to split into train and test")
-    if latent_dim >= X.shape[1]:
-        raise ValueError(f"latent_dim={latent_dim} must be smaller than the number of features ({X.shape[1]})")
-    likelihood, why = choose_likelihood(X)
-    Xtr, ytr, Xte, yte = _split(X, y, test_size, seed)
-    setup = {"latent_dim": int(latent_dim), "epochs": epochs, "hidden": list(hidden) if hidden else None,
-             "test_size": test_size, "seed": seed, "device": _device_description(device),
-             "likelihood": likelihood, "likelihood_reason": why, "n_importance": n_importance,
-             "n_train": int(len(Xtr)), "n_test": int(len(Xte)), "versions": versions()}
-    results = []
-    bar = _progress_bar(names, progress)
-    for name in bar:
-        bar.set_postfix_str(name)
-        spec = MODELS[name]
-        est = spec.make(**model_overrides(spec, latent_dim=latent_dim, epochs=epochs, seed=seed, device=device,
-                                          likelihood=likelihood, hidden=hidden))
-        logger.info("fitting %s on %s", name, Xtr.shape)
-        t0 = time.perf_counter()
-        est.fit(Xtr)
-        fit_time = time.perf_counter() - t0
-        metrics = evaluation.evaluate(est, Xte, yte, Xtr, ytr, n_importance=n_importance, random_state=seed)
-        res = ModelResult(name, est, metrics, fit_time, est.get_params(deep=False))
-        results.append(res)
-        if on_result is not None:
-            on_result(res)
-    bar.close()
-    ref = evaluation.data_realism_reference(Xtr, Xte)
-    return Comparison(meta, Xtr, ytr, Xte, yte, results, setup, ref)
+    return run_experiment(data, models, latent_dims=[latent_dim], **kw)
 
 
 def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DEFAULT_N_IMPORTANCE,
@@ -244,4 +179,10 @@ def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DE
              "device": _device_description(device if isinstance(device, str) else str(device)),
              "n_importance": n_importance, "n_test": int(len(X)), "versions": versions(),
              **(extra_setup or {})}
-    return Comparison(meta, None, None, X, y, results, setup, None)
+    from .runner import RunRecord, clean
+    from .stats import summarize
+
+    runs = [RunRecord(r.name, int(getattr(r.model, "n_components", 0) or 0), 0, seed, None, clean(r.metrics),
+                      None, r.epochs, "", clean(r.params)) for r in results]
+    return Comparison(meta, None, None, X, y, results, setup, None, runs=runs, summary=summarize(runs),
+                      figure_q=setup["latent_dim"])

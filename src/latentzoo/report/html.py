@@ -56,29 +56,54 @@ def _short_method(method: str | None) -> str:
     return "exact" if method == "exact" else method.replace("importance-sampled", "IS")
 
 
-def _best(rows: list[dict], key: str, how: str | None):
-    vals = [r.get(key) for r in rows]
-    vals = [v for v in vals if v is not None and np.isfinite(v)]
-    if how is None or len(vals) < 2:
-        return None
-    return min(vals) if how == "min" else max(vals)
+def _cell_class(comp: Comparison, q, model: str, key: str) -> str:
+    c = comp.comparisons.get(str(q), {}).get(key)
+    if not c:
+        return ""
+    if c["verdict"] == "best" and c["winner"] == model:
+        return ' class="best"'
+    if c["verdict"] == "tied" and model in [c["leader"]] + list(c.get("tied_with", [])):
+        return ' class="tied"'
+    return ""
 
 
-def _metrics_table(comp: Comparison) -> str:
-    rows = [r.row() for r in comp.results]
+def _value(row: dict, key: str) -> str:
+    text = _fmt(row.get(key))
+    sd = (row.get("std") or {}).get(key)
+    if sd is not None and row.get(key) is not None:
+        text += f' <span class="sd">&plusmn; {_fmt(sd)}</span>'
+    return text
+
+
+def _q_table(comp: Comparison, rows: list[dict]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in TABLE_COLUMNS)
     body = []
     for row in rows:
         cells = [f"<td>{_e(row['model'])}</td>"]
-        for key, _, how in TABLE_COLUMNS:
-            v = row.get(key)
-            best = _best(rows, key, how)
-            cls = ' class="best"' if best is not None and v is not None and v == best else ""
-            text = _fmt(v)
-            if key == "log_likelihood" and v is not None:
+        for key, _, _ in TABLE_COLUMNS:
+            text = _value(row, key)
+            if key == "log_likelihood" and row.get(key) is not None:
                 text += f' <span class="small">({_e(_short_method(row.get("log_likelihood_method")))})</span>'
-            cells.append(f"<td{cls}>{text}</td>")
+            cells.append(f"<td{_cell_class(comp, row['latent_dim'], row['model'], key)}>{text}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr><th>Model</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _metrics_table(comp: Comparison) -> str:
+    qs = sorted({r["latent_dim"] for r in comp.summary})
+    tables = []
+    for q in qs:
+        rows = [r for r in comp.summary if r["latent_dim"] == q]
+        title = f"<h3>q = {q} latent dimension{'s' if q != 1 else ''}</h3>" if len(qs) > 1 else ""
+        tables.append(title + _q_table(comp, rows))
+    n_runs = max((r.get("n_runs", 1) for r in comp.summary), default=1)
+    test = comp.setup.get("significance", "paired t-test, 5%")
+    marking = (f"Values are means &plusmn; standard deviations over {n_runs} runs (one per split). Green: best, "
+               f"beyond the noise ({_e(test)} of the leader against every other model on the same splits); "
+               f"blue: tied with the leader (the difference is within the noise)."
+               if n_runs > 1 else
+               "One run per model: no uncertainty is known, so no model is marked best "
+               "(run with --repeats 3 or more to test the differences).")
     explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in TABLE_COLUMNS)
     ref = ""
     if comp.realism_reference is not None:
@@ -86,16 +111,24 @@ def _metrics_table(comp: Comparison) -> str:
                f"{_fmt(comp.realism_reference)} from their nearest training example.</p>")
     lik = comp.setup.get("likelihood_reason")
     lik = f"<p class='small'>Neural decoders: {_e(lik)}.</p>" if lik else ""
-    return (f"<table><tr><th>Model</th>{head}</tr>{''.join(body)}</table>"
-            f"<p class='small'>Green: best in the column. IS = importance-sampled with k proposals. "
+    return (''.join(tables) + f"<p class='small'>{marking} IS = importance-sampled with k proposals. "
             f"{_evaluation_set(comp)}</p>{ref}{lik}"
             f"<dl class='metrics'>{explain}</dl>")
+
+
+def _verdict(comp: Comparison) -> str:
+    if not comp.verdict:
+        return ""
+    return "<div class='verdict'><b>Verdict</b><ul>" + "".join(f"<li>{_e(s)}</li>" for s in comp.verdict) + \
+        "</ul></div>"
 
 
 def _evaluation_set(comp: Comparison) -> str:
     n = comp.setup.get("n_test", len(comp.X_test))
     if comp.X_train is not None:
-        return f"Metrics on {n} held-out samples (models fitted on the other {len(comp.X_train)})."
+        src = comp.setup.get("test_source", "split")
+        where = "held-out samples" if src == "split" else f"test samples ({src} test set)"
+        return f"Metrics on {n} {where} (models fitted on {len(comp.X_train)})."
     return (f"Metrics on the {n} given samples (no training split here: kNN accuracy is cross-validated "
             f"on their codes and prior realism is measured against them).")
 
@@ -135,8 +168,12 @@ def _setup(comp: Comparison) -> str:
             ("shape", _e(f"{m.get('n_samples')} samples x {m.get('n_features')} features")),
             ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
             ("labels", "yes" if m.get("has_labels") else "no")]
-    split = [(k, _e(str(s[k]))) for k in ("n_train", "n_test", "test_size", "seed", "latent_dim", "epochs",
-                                          "hidden", "likelihood", "n_importance", "device") if k in s]
+    split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
+                                          "latent_dims", "repeats", "cv", "n_runs", "significance", "epochs",
+                                          "hidden", "likelihood", "n_importance", "device", "backend", "jobs")
+             if k in s]
+    if comp.ppca_evidence_q is not None:
+        split.append(("PPCA evidence q (Minka 2000)", str(comp.ppca_evidence_q)))
     vers = [(k, _e(v)) for k, v in s.get("versions", {}).items()]
     models = [(r.name, _params(r.params)) for r in comp.results]
     return ("<h3>Data</h3>" + _kv_table(data) + "<h3>Run</h3>" + _kv_table(split)
@@ -152,29 +189,26 @@ def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str |
     nav = "<nav>" + "".join(f"<a href='#{k}'>{_e(h)}</a>" for k, h, _ in sections) + "</nav>"
     lead = (f"<p class='lead'>Data <b>{_e(str(comp.meta.get('name')))}</b> "
             f"({comp.meta.get('n_samples')} x {comp.meta.get('n_features')}); models: {_e(names)}.</p>")
-    body = [f"<h1>{_e(title)}</h1>", lead, nav]
+    body = [f"<h1>{_e(title)}</h1>", lead, _verdict(comp), nav]
     body += [f"<section id='{k}'><h2>{_e(h)}</h2>{content}</section>" for k, h, content in sections]
     template = Template(resources.files("latentzoo.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(title=_e(title), body="\n".join(body))
 
 
 def metrics_json(comp: Comparison) -> str:
-    """The metrics, data description and setup as JSON (one entry per model in ``models``)."""
-    def clean(v):
-        if isinstance(v, dict):
-            return {str(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        if isinstance(v, (np.integer,)):
-            return int(v)
-        if isinstance(v, (np.floating, float)):
-            return float(v) if np.isfinite(v) else None
-        if isinstance(v, (str, int, bool)) or v is None:
-            return v
-        return repr(v)
+    """The experiment as JSON, layout 2 (docs/metrics-json.md): summary rows, every run, comparisons."""
+    from ..experiment.runner import clean
 
-    doc = {"data": clean(comp.meta), "setup": clean(comp.setup),
+    runs = []
+    for r in comp.runs:
+        d = r.to_json()
+        d.pop("fingerprint", None)
+        d.pop("params", None)
+        runs.append(d)
+    doc = {"layout": 2, "data": clean(comp.meta), "setup": clean(comp.setup),
            "realism_reference": clean(comp.realism_reference),
            "metric_descriptions": METRICS,
-           "models": [clean({**r.row(), "params": r.params}) for r in comp.results]}
+           "models": [clean(row) for row in comp.summary],
+           "runs": clean(runs), "comparisons": clean(comp.comparisons), "verdict": list(comp.verdict),
+           "ppca_evidence_q": comp.ppca_evidence_q}
     return json.dumps(doc, indent=2)

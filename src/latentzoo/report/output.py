@@ -9,37 +9,65 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
+import shutil
 from pathlib import Path
 
 from .._atomic import atomic_folder, atomic_write
-from ..experiment import COLUMNS, Comparison
+from ..experiment import REPORT_FILES, Comparison, check_destination
+from ..experiment.store import RUNS
 from .figures import build_figures
 from .html import metrics_json, render_html
 
-__all__ = ["write_report", "write_single_html", "REPORT_FILES"]
+__all__ = ["write_report", "write_single_html", "REPORT_FILES", "metrics_csv", "csv_columns"]
 
 logger = logging.getLogger(__name__)
 
-#: files every report folder holds (besides the figure PNGs)
-REPORT_FILES = ("report.html", "metrics.json", "metrics.csv")
+RUN_COLUMNS = ("model", "latent_dim", "repeat", "seed", "fold")
+TAIL_COLUMNS = ("fit_time_s", "epochs")
+
+
+def csv_columns(comp: Comparison) -> list[str]:
+    """``model, latent_dim, repeat, seed, fold``, every metric of the runs, ``fit_time_s, epochs``."""
+    metric_keys = list(dict.fromkeys(k for r in comp.runs for k in r.metrics if k != "n_test"))
+    return list(RUN_COLUMNS) + metric_keys + list(TAIL_COLUMNS)
 
 
 def metrics_csv(comp: Comparison) -> str:
+    """One line per run (see docs/metrics-json.md)."""
+    cols = csv_columns(comp)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
     w.writeheader()
-    for r in comp.results:
-        w.writerow({k: ("" if v is None else v) for k, v in r.row().items()})
+    for r in comp.runs:
+        row = {"model": r.model, "latent_dim": r.latent_dim, "repeat": r.repeat, "seed": r.seed, "fold": r.fold,
+               **r.metrics, "fit_time_s": r.fit_time_s, "epochs": r.epochs}
+        w.writerow({k: _cell(row.get(k)) for k in cols})
     return buf.getvalue()
 
 
-def _check_destination(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-    if out.is_dir():
-        entries = list(out.iterdir())
-        if entries and not any((out / f).exists() for f in REPORT_FILES):
-            raise ValueError(f"refusing to replace folder {out}: it is not empty and holds no latentzoo report")
+def _cell(v):
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ";".join(map(str, v))
+    return v
+
+
+def _carry_runs(out: Path, tmp: Path) -> None:
+    """Hard-link (copy where links fail) the stored runs of ``out`` into the new folder."""
+    src = out / RUNS
+    if not src.is_dir():
+        return
+
+    def link(a, b):
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, tmp / RUNS, copy_function=link,
+                    ignore=lambda d, names: [n for n in names if n.startswith(".")])
 
 
 def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = None) -> Path:
@@ -47,8 +75,7 @@ def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = N
 
     Returns the path of ``report.html``.
     """
-    out = Path(out)
-    _check_destination(out)
+    out = check_destination(out)
     figures = build_figures(comp, dpi=dpi)
     page = render_html(comp, figures, title=title)
     with atomic_folder(out) as tmp:
@@ -58,6 +85,7 @@ def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = N
         (tmp / "report.html").write_text(page, encoding="utf-8")
         (tmp / "metrics.json").write_text(metrics_json(comp), encoding="utf-8")
         (tmp / "metrics.csv").write_text(metrics_csv(comp), encoding="utf-8")
+        _carry_runs(out, tmp)  # the stored runs stay with the report (a rerun resumes from them)
     logger.info("report written to %s", out)
     return out / "report.html"
 

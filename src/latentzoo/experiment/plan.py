@@ -1,0 +1,155 @@
+"""The plan of an experiment: models x latent dimensions x repeats, and the splits they share.
+
+Every repeat has its own seed and its own split of the data: repeated stratified holdout
+(``test_size`` held out, a fresh shuffle per repeat) or, with ``cv=K``, the K folds of a
+stratified K-fold (repeated ``repeats`` times with fresh shuffles). All models and latent
+dimensions of one repeat see the same split, so their metrics can be compared in pairs.
+Data that come with an official test set are not split: every repeat trains on all the
+training rows and is measured on the test set; only the seed changes.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+#: constructor parameters that do not change what a run computes (left out of its fingerprint)
+UNFINGERPRINTED = ("verbose",)
+
+__all__ = ["Split", "RunTask", "make_splits", "make_plan", "run_name", "check_latent_dims"]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Repeat ``repeat``: its seed, its fold (None for holdout) and its row indices.
+
+    ``train``/``test`` index the training data; ``test`` is None when an official test
+    set is used (then every row of the training data trains).
+    """
+
+    repeat: int
+    seed: int
+    fold: int | None
+    train: np.ndarray
+    test: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """One (model, latent dimension, repeat) run: what to fit, on which split, its fingerprint."""
+
+    model: str
+    latent_dim: int
+    repeat: int
+    seed: int
+    fold: int | None
+    overrides: dict
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return run_name(self.model, self.latent_dim, self.repeat)
+
+
+def run_name(model: str, latent_dim: int, repeat: int) -> str:
+    """The run's folder name under ``DIR/runs``, e.g. ``vae-q2-r0``."""
+    return f"{model}-q{latent_dim}-r{repeat}"
+
+
+def check_latent_dims(latent_dims, n_features: int | None = None) -> list[int]:
+    """Positive, distinct integers (sorted), each smaller than ``n_features``."""
+    dims = list(latent_dims) if isinstance(latent_dims, (list, tuple)) else [latent_dims]
+    if not dims:
+        raise ValueError("latent_dims is empty: give at least one latent dimension")
+    for q in dims:
+        if isinstance(q, bool) or not isinstance(q, (int, np.integer)) or q < 1:
+            raise ValueError(f"latent_dim must be a positive integer, got {q!r}")
+    if len(set(dims)) != len(dims):
+        raise ValueError(f"latent_dims {dims} repeat a value")
+    if n_features is not None and max(dims) >= n_features:
+        raise ValueError(f"latent_dim={max(dims)} must be smaller than the number of features ({n_features})")
+    return sorted(int(q) for q in dims)
+
+
+def _stratify(y, test_size: float):
+    if y is None:
+        return None
+    _, counts = np.unique(y, return_counts=True)
+    n_test = int(np.ceil(test_size * len(y)))
+    if counts.min() >= 2 and n_test >= len(counts) and len(y) - n_test >= len(counts):
+        return y
+    return None
+
+
+def make_splits(n: int, y=None, *, repeats: int = 1, cv: int | None = None, test_size: float = 0.2,
+                seed: int = 0, official_test: bool = False) -> list[Split]:
+    """The splits of every repeat (see the module docstring); repeat ``r`` has seed ``seed + r``.
+
+    With ``cv=K`` there are ``K * repeats`` splits: repeat ``r`` is fold ``r % K`` of the
+    ``r // K``-th shuffle (scikit-learn's ``RepeatedStratifiedKFold`` with ``seed``).
+    """
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold, ShuffleSplit, StratifiedShuffleSplit
+
+    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    rows = np.arange(n)
+    if official_test:
+        if cv is not None:
+            raise ValueError("cv cannot be combined with an official test set: the test set is fixed")
+        return [Split(r, seed + r, None, rows, None) for r in range(repeats)]
+    if cv is not None:
+        if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+            raise ValueError(f"cv must be an integer >= 2 (the number of folds), got {cv!r}")
+        if cv > n:
+            raise ValueError(f"cv={cv} folds need at least {cv} samples, got {n}")
+        strat = y is not None and np.unique(y, return_counts=True)[1].min() >= cv
+        kf = (RepeatedStratifiedKFold if strat else RepeatedKFold)(n_splits=cv, n_repeats=repeats,
+                                                                    random_state=seed)
+        return [Split(r, seed + r, r % cv, np.sort(tr), np.sort(te))
+                for r, (tr, te) in enumerate(kf.split(rows, y if strat else None))]
+    if not (0.0 < test_size < 1.0):
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    out = []
+    for r in range(repeats):
+        strat = _stratify(y, test_size)
+        splitter = (StratifiedShuffleSplit if strat is not None else ShuffleSplit)(
+            n_splits=1, test_size=test_size, random_state=seed + r)
+        tr, te = next(splitter.split(rows, strat))
+        out.append(Split(r, seed + r, None, np.sort(tr), np.sort(te)))
+    return out
+
+
+def _fingerprint(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def make_plan(models: Sequence[str], latent_dims: Sequence[int], splits: Sequence[Split], *,
+              overrides, data_fingerprint: str, settings: dict) -> list[RunTask]:
+    """Every (model, q, repeat) run, latent dimension outermost then repeat then model.
+
+    ``overrides(name, q, seed)`` gives the constructor overrides of one run. The
+    fingerprint covers the data, the model's parameters, the split and ``settings``
+    (evaluation options): a stored run whose fingerprint differs is stale.
+    """
+    tasks = []
+    for q in latent_dims:
+        for sp in splits:
+            for name in models:
+                ov = overrides(name, q, sp.seed)
+                kept = {k: v for k, v in ov.items() if k not in UNFINGERPRINTED}
+                fp = _fingerprint({"data": data_fingerprint, "model": name, "params": kept, "q": q,
+                                   "repeat": sp.repeat, "seed": sp.seed, "fold": sp.fold,
+                                   "split": _digest(sp), "settings": settings})
+                tasks.append(RunTask(name, q, sp.repeat, sp.seed, sp.fold, ov, fp))
+    return tasks
+
+
+def _digest(sp: Split) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(sp.train, dtype=np.int64).tobytes())
+    if sp.test is not None:
+        h.update(b"|" + np.ascontiguousarray(sp.test, dtype=np.int64).tobytes())
+    return h.hexdigest()[:16]

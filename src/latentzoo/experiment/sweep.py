@@ -1,0 +1,190 @@
+"""Run an experiment: the plan models x latent dimensions x repeats, resumable, in parallel.
+
+:func:`run_experiment` checks every option (and the destination folder) before any fit,
+loads the data and their official test set (:mod:`.data`), makes the splits and the plan
+(:mod:`.plan`), reuses the runs already stored under ``out`` whose fingerprint matches
+(:mod:`.store`), runs the others on a backend (:mod:`.backends`), storing each as it
+finishes, and summarises them (:mod:`.stats`) into a :class:`~.ladder.Comparison`.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Callable, Sequence
+
+from ..registry import MODELS
+from .backends import BACKENDS, run_all
+from .data import prepare_data
+from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
+                     ModelResult, _check_models, _device_description, choose_likelihood, model_overrides,
+                     versions)
+from .plan import check_latent_dims, make_plan, make_splits
+from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
+from .store import RunStore, check_destination
+
+__all__ = ["run_experiment", "figure_latent_dim"]
+
+logger = logging.getLogger(__name__)
+
+
+def figure_latent_dim(latent_dims: Sequence[int]) -> int:
+    """The q the figures show: 2 when it is in the plan (2-D grids and ellipses), else the first."""
+    return 2 if 2 in latent_dims else latent_dims[0]
+
+
+def _check_options(jobs, backend, scheduler, n_importance) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if backend == "dask" and not scheduler:
+        raise ValueError("the dask backend needs a scheduler address, e.g. tcp://HOST:8786")
+    if backend != "dask" and scheduler:
+        raise ValueError("a scheduler address is for the dask backend (backend='dask')")
+    if isinstance(n_importance, bool) or not isinstance(n_importance, int) or n_importance < 1:
+        raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}")
+
+
+def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dims: Sequence[int] = (2,),
+                   repeats: int = 1, cv: int | None = None, epochs: int | None = DEFAULT_EPOCHS,
+                   hidden=DEFAULT_HIDDEN, test_size: float = 0.2, seed: int = 0, device: str = "auto",
+                   n_importance: int = DEFAULT_N_IMPORTANCE, n_samples: int | None = None, test_data=None,
+                   out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
+                   progress: bool = True, verbose: int = 0, load_kw: dict | None = None,
+                   on_run: Callable | None = None) -> Comparison:
+    """Fit and measure every (model, latent dimension, repeat) run of the plan.
+
+    Parameters
+    ----------
+    data : str, path, array or Dataset
+        Anything :func:`latentzoo.load_dataset` accepts. A folder with an official test
+        split (MNIST IDX t10k, binarised MNIST test) is measured on it.
+    models : sequence of str
+        Registry names (:data:`latentzoo.registry.MODELS`), in the order shown.
+    latent_dims : sequence of int
+        ``n_components`` of the runs (the sweep).
+    repeats : int
+        Repeats of repeated stratified holdout, each with seed ``seed + r`` and its own split
+        (with ``cv``: repeats of K-fold, K runs each).
+    cv : int, optional
+        K-fold cross-validation instead of holdout.
+    test_data : path, array or Dataset, optional
+        An explicit test set (then nothing is split).
+    out : path, optional
+        Report folder: every finished run is stored under ``out/runs`` and reused when
+        the same experiment runs again (see :mod:`.store`). Checked before any fit.
+    jobs, backend, scheduler
+        ``backend="local"`` runs ``jobs`` fits at once in separate processes;
+        ``backend="dask"`` submits them to the Dask scheduler at ``scheduler``.
+    on_run : callable, optional
+        ``on_run(record, done, total, reused)`` after every run (reused runs too).
+    """
+    names = _check_models(models)
+    names = list(dict.fromkeys(names))  # a model named twice is one model
+    check_latent_dims(latent_dims)
+    _check_options(jobs, backend, scheduler, n_importance)
+    if cv is None and not (0.0 < test_size < 1.0):
+        raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    store = RunStore(None if out is None else check_destination(out))
+
+    ds = prepare_data(data, test_data=test_data, seed=seed, n_samples=n_samples, load_kw=load_kw)
+    X, y, meta = ds.X, ds.y, ds.meta
+    if X.shape[0] < 10 and not ds.official_test:
+        raise ValueError(f"{meta.get('source')}: {X.shape[0]} samples are too few to split into train and test")
+    dims = check_latent_dims(latent_dims, X.shape[1])
+    likelihood, why = choose_likelihood(X)
+    splits = make_splits(len(X), y, repeats=repeats, cv=cv, test_size=test_size, seed=seed,
+                         official_test=ds.official_test)
+    settings = {"n_importance": n_importance, "likelihood": likelihood, "test_source": ds.test_source}
+
+    def overrides(name, q, run_seed):
+        return model_overrides(MODELS[name], latent_dim=q, epochs=epochs, seed=run_seed, device=device,
+                               likelihood=likelihood, hidden=hidden)
+
+    tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
+    for t in tasks:
+        if "verbose" in t.overrides:
+            t.overrides["verbose"] = int(verbose)
+    split_of = {sp.repeat: sp for sp in splits}
+    done = {}
+    for t in tasks:
+        rec = store.load(t)
+        if rec is not None:
+            done[t.name] = rec
+    pending = [t for t in tasks if t.name not in done]
+    fig_q = figure_latent_dim(dims)
+    logger.info("plan: %d runs, %d stored, %d to fit", len(tasks), len(done), len(pending))
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), initial=len(done), desc="runs", unit="run", file=sys.stderr, leave=False,
+               disable=not (progress and sys.stderr.isatty()), dynamic_ncols=True)
+    n_done = 0
+    for t in tasks:
+        if t.name in done and on_run is not None:
+            n_done += 1
+            on_run(done[t.name], n_done, len(tasks), True)
+    kept = {}  # fitted estimators of the figure runs, when nothing is stored
+    t0 = time.perf_counter()
+    try:
+        for rec, est in run_all([(t, split_of[t.repeat]) for t in pending], ds, backend=backend, jobs=jobs,
+                                scheduler=scheduler, n_importance=n_importance):
+            rec = store.save(rec, est)
+            name = f"{rec.model}-q{rec.latent_dim}-r{rec.repeat}"
+            done[name] = rec
+            if rec.latent_dim == fig_q and rec.repeat == 0:
+                kept[rec.model] = est
+            n_done += 1
+            bar.update(1)
+            bar.set_postfix_str(name)
+            if on_run is not None:
+                on_run(rec, n_done, len(tasks), False)
+    finally:
+        bar.close()
+    logger.info("fitted %d runs in %.1f s", len(pending), time.perf_counter() - t0)
+    runs = [done[t.name] for t in tasks]
+    return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_=dict(
+        repeats=repeats, cv=cv, epochs=epochs, hidden=hidden, test_size=test_size, seed=seed, device=device,
+        n_importance=n_importance, backend=backend, jobs=jobs))
+
+
+def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_) -> Comparison:
+    from .. import evaluation
+    from ..linear.evidence import choose_latent_dim
+
+    X_train, y_train, X_test, y_test = ds.split(splits[0])
+    results = []
+    for rec in runs:
+        if rec.latent_dim == fig_q and rec.repeat == 0:
+            est = kept.get(rec.model) or store.model(rec)
+            results.append(ModelResult(rec.model, est, rec.metrics, rec.fit_time_s, rec.params))
+    summary = summarize(runs, order=names)
+    comparisons = compare(runs)
+    try:
+        evidence_q = choose_latent_dim(X_train)
+    except ValueError:
+        evidence_q = None
+    meta = {**ds.meta, "n_train": int(len(X_train)), "n_test": int(len(X_test)), "test_source": ds.test_source}
+    L = locals_
+    setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
+             "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
+             "hidden": list(L["hidden"]) if L["hidden"] else None,
+             "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
+             "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],
+             "split": _split_text(ds, L), "significance": TEST, "device": _device_description(L["device"]),
+             "likelihood": likelihood, "likelihood_reason": why, "n_importance": L["n_importance"],
+             "backend": L["backend"], "jobs": L["jobs"], "versions": versions()}
+    sentences = verdict(summary, comparisons, runs, names=METRIC_LABELS, ppca_evidence_q=evidence_q)
+    ref = evaluation.data_realism_reference(X_train, X_test)
+    return Comparison(meta, X_train, y_train, X_test, y_test, results, setup, ref, runs=runs, summary=summary,
+                      comparisons=comparisons, verdict=sentences, ppca_evidence_q=evidence_q, figure_q=fig_q)
+
+
+def _split_text(ds, L) -> str:
+    if ds.official_test:
+        return f"train on every training row, test on the {ds.test_source} test set; repeats differ by seed"
+    if L["cv"]:
+        return f"{L['cv']}-fold cross-validation (stratified when labels allow), {L['repeats']} time(s)"
+    return (f"repeated stratified holdout: {L['repeats']} split(s) holding out {L['test_size']:g}, "
+            f"seed {L['seed']} + repeat")
