@@ -1,7 +1,8 @@
 """Linear latent-variable models: PCA and probabilistic PCA, fitted exactly.
 
-Both share the fast exact eigen-fit of :mod:`latentzoo.linear._eigh`; PPCA adds EM
-(also with missing values) in :mod:`latentzoo.linear._em`.
+Both share the fast exact eigen-fit of :mod:`latentzoo.linear._eigh`. PPCA's Gaussian
+algebra (log-likelihood, posterior) is :mod:`latentzoo.linear.ppca_likelihood`; its EM
+(also with missing values) is :mod:`latentzoo.linear._em`.
 """
 from .pca import PCA
 from .ppca import PPCA

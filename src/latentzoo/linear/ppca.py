@@ -9,6 +9,7 @@ from .._validation import Instance, Interval, Options
 from ..base import LatentModel
 from ..registry import register_model
 from . import _em
+from .ppca_likelihood import posterior_and_log_likelihood
 from ._eigh import check_n_components, flip_signs, scatter_matrix, top_eigh
 
 __all__ = ["PPCA"]
@@ -89,6 +90,8 @@ class PPCA(LatentModel):
     >>> m.W_.shape, m.score_samples(X).shape
     ((5, 2), (200,))
     """
+
+    has_density = exact_density = has_prior = has_posterior = True
 
     #: a fit that fails after input validation leaves n_features_in_ set: not proof of a fit
     _fitted_attr = "components_"
@@ -185,7 +188,7 @@ class PPCA(LatentModel):
     def _posterior_arrays(self, X):
         self._check_fitted()
         X = self._validate_input(X, reset=False, allow_nan=True)
-        return _em.posterior(X, self.W_, self.mean_, self.noise_variance_)
+        return posterior_and_log_likelihood(X, self.W_, self.mean_, self.noise_variance_)
 
     def posterior(self, X):
         """``p(z | x) = N(M^-1 W^T (x - mu), sigma2 M^-1)``, ``M = W^T W + sigma2 I`` (T&B eq. 6).
