@@ -125,7 +125,7 @@ def test_csv_empty_cell_is_nan(tmp_path):
     (tmp_path / "m.csv").write_text("1,2\n3,\n")
     X, _, _ = load_dataset(tmp_path / "m.csv", allow_nan=True)
     assert np.isnan(X[1, 1]) and X[1, 0] == 3
-    with pytest.raises(ValueError, match=r"m\.csv.*NaN at line 2, column 1"):
+    with pytest.raises(ValueError, match=r"m\.csv.*NaN first at line 2, column 1"):
         load_dataset(tmp_path / "m.csv")
 
 
@@ -274,22 +274,22 @@ def test_nan_and_inf(tmp_path):
     A = np.ones((4, 3))
     A[2, 1] = np.nan
     np.save(tmp_path / "n.npy", A)
-    with pytest.raises(ValueError, match=r"n\.npy.*NaN at row 3, column 1.*allow_nan"):
+    with pytest.raises(ValueError, match=r"n\.npy contains 1 non-finite value\(s\) \(NaN first at row 2, column 1; rows and columns count from 0\).*allow_nan"):
         load_dataset(tmp_path / "n.npy")
     X, _, meta = load_dataset(tmp_path / "n.npy", allow_nan=True)
     assert np.isnan(X[2, 1]) and meta["value_range"] == (1.0, 1.0)
     A[3, 2] = np.inf
     np.save(tmp_path / "i.npy", A)
-    with pytest.raises(ValueError, match=r"i\.npy.*inf at row 4, column 2"):
+    with pytest.raises(ValueError, match=r"i\.npy.*inf first at row 3, column 2"):
         load_dataset(tmp_path / "i.npy", allow_nan=True)
     (tmp_path / "i.csv").write_text("1,2\n3,inf\n")
-    with pytest.raises(ValueError, match=r"i\.csv.*inf at line 2, column 1"):
+    with pytest.raises(ValueError, match=r"i\.csv.*inf first at line 2, column 1; columns count from 0"):
         load_dataset(tmp_path / "i.csv")
 
 
 def test_float32_overflow(tmp_path):
     np.save(tmp_path / "o.npy", np.array([[1.0, 1e300]]))
-    with pytest.raises(ValueError, match=r"o\.npy.*row 1, column 1 overflows float32"):
+    with pytest.raises(ValueError, match=r"o\.npy.*row 0, column 1 overflows float32"):
         load_dataset(tmp_path / "o.npy")
 
 

@@ -20,7 +20,7 @@ __all__ = [
     "Instance",
     "Callable_",
     "validate_params",
-    "check_finite_or_nan",
+    "check_finite",
 ]
 
 
@@ -135,21 +135,56 @@ def validate_params(estimator) -> None:
         )
 
 
-def check_finite_or_nan(X: np.ndarray, *, allow_nan: bool, what: str = "X") -> None:
-    """Reject inf always and NaN unless ``allow_nan``; the message names rows and columns."""
-    if np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.complexfloating):
-        if not allow_nan:
-            # fast path (as scikit-learn's): a finite sum means no NaN/inf, with no boolean
-            # array of X's size; an overflowing sum falls through to the exact scan
-            with np.errstate(over="ignore", invalid="ignore"):
-                if np.isfinite(X.sum()):
-                    return
-        bad = ~np.isfinite(X) if not allow_nan else np.isinf(X)
-        if bad.any():
-            r, c = np.argwhere(bad)[0]
-            kind = "NaN" if np.isnan(X[r, c]) else "inf"
-            n = int(bad.sum())
-            hint = "" if allow_nan or what != "X" else " (only PPCA(method='em') accepts missing values as NaN)"
-            raise ValueError(
-                f"{what} contains {n} non-finite value(s) ({kind} first at row {r}, column {c}){hint}."
-            )
+def check_finite(X: np.ndarray, *, allow_nan: bool = False, what: str = "X", columns=None,
+                 row_names=None, row_offset: int = 0, counted: bool = True, nan_hint: str = "") -> None:
+    """Reject inf always and NaN unless ``allow_nan``, naming the first bad entry.
+
+    The one finite-value check of latentzoo: estimator input and latent codes, loaded
+    data sets, chunks of a streamed array. Rows and columns are **counted from 0**, as
+    numpy indexes them (the message's ``row 4, column 2`` is ``X[4, 2]``). Data read
+    from a text file name their rows by ``row_names`` instead (``"line 7"``, the line an
+    editor shows); ``columns`` adds a column's name to its index.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    allow_nan : bool, default=False
+    what : str, default="X"
+        What the array is, the message's subject (a parameter name or a file).
+    columns, row_names : sequence, optional
+        Column names and row names (``row_names[i]`` names row ``i``).
+    row_offset : int, default=0
+        Index of ``X``'s first row in the whole array (a chunk of a stream).
+    counted : bool, default=True
+        Whether ``X`` is the whole array, so the message counts its bad values.
+    nan_hint : str, default=""
+        Appended to the message when the first bad value is a NaN (how to keep missing values).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.ones((5, 3)); X[4, 2] = np.nan
+    >>> check_finite(X)
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains 1 non-finite value(s) (NaN first at row 4, column 2; rows and columns count from 0).
+    """
+    if not (np.issubdtype(X.dtype, np.floating) or np.issubdtype(X.dtype, np.complexfloating)):
+        return
+    if not allow_nan:
+        # fast path (as scikit-learn's): a finite sum means no NaN/inf, with no boolean
+        # array of X's size; an overflowing sum falls through to the exact scan
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(X.sum()):
+                return
+    bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
+    if not bad.any():
+        return
+    r, c = (int(v) for v in np.argwhere(bad)[0])
+    kind = "NaN" if np.isnan(X[r, c]) else "inf"
+    row = row_names[r] if row_names is not None else f"row {r + row_offset}"
+    col = f"column {columns[c]!r} (index {c})" if columns is not None else f"column {c}"
+    count = "rows and columns count from 0" if row_names is None else "columns count from 0"
+    n = f"{int(bad.sum())} non-finite value(s)" if counted else "non-finite values"
+    hint = nan_hint if kind == "NaN" else ""
+    raise ValueError(f"{what} contains {n} ({kind} first at {row}, {col}; {count}){hint}.")

@@ -9,15 +9,35 @@ The model registry lives in :mod:`latentzoo.registry`.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._validation import check_finite_or_nan, validate_params
+from ._validation import check_finite, validate_params
 
-__all__ = ["LatentModel"]
+__all__ = ["LatentModel", "latent_dim"]
+
+
+def latent_dim(model) -> int:
+    """The number of latent dimensions ``q`` of a model: ``n_components_`` where a fit set
+    it (PCA lowers a request its data cannot fill), else the ``n_components`` parameter.
+
+    The one latent-width lookup (codes, prior draws, plots and the report all ask it).
+
+    Examples
+    --------
+    >>> from latentzoo import PCA
+    >>> latent_dim(PCA(n_components=3))
+    3
+    """
+    q = getattr(model, "n_components_", None)
+    if q is None:
+        q = getattr(model, "n_components", None)
+    if q is None:
+        raise ValueError(f"cannot tell the latent dimension of {type(model).__name__} (no n_components)")
+    return int(q)
 
 
 class LatentModel(TransformerMixin, BaseEstimator):
@@ -29,6 +49,21 @@ class LatentModel(TransformerMixin, BaseEstimator):
 
     #: the attribute that proves the estimator is fitted
     _fitted_attr: str = "n_features_in_"
+
+    # ------------------------------------------------------------------ capabilities
+    # What the model can do, declared by its class (as torch.distributions declares
+    # ``has_rsample``): evaluation, plots, the report and the CLI read these instead of
+    # probing for methods. The common contract test checks each against the methods.
+    #: ``score_samples(X)`` gives log p(x) in nats per sample
+    has_density: ClassVar[bool] = False
+    #: that log-likelihood is exact (closed form); otherwise it is importance-sampled
+    #: (``score_samples(X, n_importance=k)``, with ``elbo(X)`` its evidence lower bound)
+    exact_density: ClassVar[bool] = False
+    #: ``sample(n)`` draws from the generative model, whose prior is p(z) = N(0, I)
+    has_prior: ClassVar[bool] = False
+    #: ``posterior(X)`` returns the encoder's distribution over z given x (a torch
+    #: Distribution, batch shape (n,)) whose mean is ``transform(X)``
+    has_posterior: ClassVar[bool] = False
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:
@@ -44,7 +79,7 @@ class LatentModel(TransformerMixin, BaseEstimator):
             self, X, reset=reset, dtype=dtype, ensure_all_finite=False,
             ensure_min_samples=min_samples,
         )
-        check_finite_or_nan(X, allow_nan=allow_nan)
+        check_finite(X, allow_nan=allow_nan, nan_hint=" (only PPCA(method='em') accepts missing values as NaN)")
         return X
 
     def _check_fitted(self) -> None:
@@ -55,12 +90,12 @@ class LatentModel(TransformerMixin, BaseEstimator):
         column per latent dimension (``n_components_`` where fitted, else the parameter),
         finite; the error names the expected shape."""
         self._check_fitted()
-        n_components = getattr(self, "n_components_", self.n_components)
+        n_components = latent_dim(self)
         Z = check_array(Z, dtype=dtype, ensure_all_finite=False, input_name="Z")
         if Z.shape[1] != n_components:
             raise ValueError(f"{type(self).__name__}.inverse_transform: Z must have shape "
                              f"(n_samples, {n_components}) (n_components={n_components}), got {Z.shape}")
-        check_finite_or_nan(Z, allow_nan=False, what="Z")
+        check_finite(Z, what="Z")
         return Z
 
     # ------------------------------------------------------------------ shared API
@@ -90,7 +125,7 @@ class LatentModel(TransformerMixin, BaseEstimator):
         autoencoders) score by the negative mean squared reconstruction error, so that
         ``GridSearchCV`` can select their hyperparameters.
         """
-        if hasattr(self, "score_samples"):
+        if self.has_density:
             return float(np.mean(self.score_samples(X)))
         return -self.reconstruction_error(X)
 

@@ -77,10 +77,13 @@ def shutdown() -> None:
 
 
 def rank() -> int:
+    """This process's rank (0 without an initialised process group): the one rank lookup
+    of latentzoo (the engine shards and logs by it)."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def world_size() -> int:
+    """The number of processes training together (1 without an initialised process group)."""
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 

@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .base import latent_dim
+
 __all__ = [
     "METRICS", "LOG_LIKELIHOODS", "evaluate", "reconstruction_error", "log_likelihood",
     "knn_accuracy", "trustworthiness", "active_units", "latent_sampler", "prior_realism",
@@ -106,9 +108,8 @@ def _exact(model, X, *, n_importance: int) -> dict:
 
 #: tried in order; the first estimator that applies computes the log-likelihood
 LOG_LIKELIHOODS: list[LikelihoodEstimator] = [
-    LikelihoodEstimator("importance", lambda m: hasattr(m, "elbo") and hasattr(m, "score_samples"),
-                        _importance_sampled),
-    LikelihoodEstimator("exact", lambda m: hasattr(m, "score_samples"), _exact),
+    LikelihoodEstimator("importance", lambda m: m.has_density and not m.exact_density, _importance_sampled),
+    LikelihoodEstimator("exact", lambda m: m.has_density and m.exact_density, _exact),
 ]
 
 
@@ -163,12 +164,10 @@ def trustworthiness(X, Z, *, n_neighbors: int = 5, max_samples: int | None = 500
 def active_units(model, X, *, threshold: float = ACTIVE_THRESHOLD) -> int:
     """Number of latent dimensions whose code variance over ``X`` exceeds ``threshold``.
 
-    VAEs answer with their own ``active_units`` (variance of the posterior mean); for the
-    other models the codes are ``transform(X)``, so this is the same statistic with the
-    deterministic code in place of the posterior mean.
+    The codes are ``transform(X)``: the posterior mean of PPCA and the VAE (so this is
+    Burda et al.'s statistic, the VAE's own ``active_units``), the deterministic code of
+    the others.
     """
-    if hasattr(model, "active_units"):
-        return int(model.active_units(X))
     return count_active(model.transform(X), threshold=threshold)
 
 
@@ -183,12 +182,12 @@ def count_active(Z, *, threshold: float = ACTIVE_THRESHOLD) -> int:
 def latent_sampler(model, X_train) -> Callable[[int, np.random.Generator], np.ndarray]:
     """A function ``(m, rng) -> (m, q)`` latent points from the model's prior.
 
-    Models with a generative prior (a ``sample`` method: PPCA, VAE) have ``p(z) = N(0, I)``.
+    Models with a generative prior (``has_prior``: PPCA, VAE) have ``p(z) = N(0, I)``.
     The others get ``N(m, C)``, the Gaussian fitted to their training codes, i.e. the
     standardised codes are drawn from ``N(0, I)``.
     """
-    if hasattr(model, "sample"):  # the prior is N(0, I): no need to encode the training data
-        q = int(getattr(model, "n_components_", model.n_components))
+    if model.has_prior:  # the prior is N(0, I): no need to encode the training data
+        q = latent_dim(model)
         return lambda m, rng: rng.standard_normal((m, q))
     Z = np.asarray(model.transform(X_train), dtype=np.float64)
     q = Z.shape[1]

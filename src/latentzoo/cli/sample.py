@@ -30,8 +30,8 @@ def run(args, extra) -> int:
 
     check_array_suffix(args.out)
     model = load_model(args.model_dir)
-    if not hasattr(model, "sample"):
-        able = [s.name for s in MODELS.values() if hasattr(s.cls, "sample")]
+    if not model.has_prior:
+        able = [s.name for s in MODELS.values() if s.cls.has_prior]
         raise CLIError(f"model {model_name(model)!r} ({type(model).__name__}) cannot sample: it has no "
                        f"generative prior; models that can: {', '.join(able)}")
     S = np.asarray(model.sample(args.n_samples, random_state=args.seed))

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._validation import check_finite
 from . import formats, synthetic
 
 __all__ = ["Dataset", "load_dataset", "finalize", "SOURCES"]
@@ -50,22 +51,6 @@ class Dataset:
 # ---------------------------------------------------------------------- validation
 def _is_numeric_dtype(dtype: np.dtype) -> bool:
     return dtype == np.bool_ or (np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating))
-
-
-def _check_finite(X: np.ndarray, *, allow_nan: bool, where: str, columns, row_names) -> None:
-    """Reject inf always and NaN unless ``allow_nan``, naming the first bad row and column."""
-    bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
-    if not bad.any():
-        return
-    r, c = (int(v) for v in np.argwhere(bad)[0])
-    kind = "NaN" if np.isnan(X[r, c]) else "inf"
-    row = row_names[r] if row_names is not None else f"row {r + 1}"
-    col = f"column {columns[c]!r} (index {c})" if columns is not None else f"column {c}"
-    hint = "" if allow_nan or kind == "inf" else "; pass allow_nan=True to keep NaN as missing values"
-    raise ValueError(
-        f"{where}: {int(bad.sum())} non-finite value(s), the first a {kind} at {row}, {col} "
-        f"(rows 1-based, columns 0-based){hint}."
-    )
 
 
 def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
@@ -113,8 +98,10 @@ def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
             too_big = np.isinf(X32) & np.isfinite(X)
             if too_big.any():
                 r, c = (int(v) for v in np.argwhere(too_big)[0])
-                raise ValueError(f"{where}: value {X[r, c]!r} at row {r + 1}, column {c} overflows float32.")
-        _check_finite(X32, allow_nan=allow_nan, where=where, columns=meta.get("columns"), row_names=row_names)
+                raise ValueError(f"{where}: value {X[r, c]!r} at row {r}, column {c} overflows float32 "
+                                 "(rows and columns count from 0).")
+        check_finite(X32, allow_nan=allow_nan, what=where, columns=meta.get("columns"), row_names=row_names,
+                     nan_hint="; pass allow_nan=True to keep NaN as missing values")
         X = X32
         value_range = (float(np.nanmin(X)), float(np.nanmax(X))) if not np.isnan(X).all() else (np.nan, np.nan)
     meta.update(

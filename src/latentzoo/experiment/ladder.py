@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .. import evaluation
+from ..base import latent_dim
 from ..registry import MODELS
 
 __all__ = [
@@ -175,7 +176,7 @@ def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DE
         results.append(ModelResult(name, est, metrics, None, est.get_params(deep=False)))
     first = next(iter(models.values()))
     device = getattr(first, "device", "cpu")
-    setup = {"latent_dim": getattr(first, "n_components", None), "seed": seed,
+    setup = {"latent_dim": latent_dim(first), "seed": seed,
              "device": _device_description(device if isinstance(device, str) else str(device)),
              "n_importance": n_importance, "n_test": int(len(X)), "versions": versions(),
              **(extra_setup or {})}

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.distributions import constraints
 
-from .._validation import Callable_, Instance, Interval, Options
+from .._validation import Callable_, Instance, Interval, Options, check_finite
 from ..base import LatentModel
 from .engine import LR_SCHEDULES, ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
 from .likelihoods import Likelihood, make_likelihood, support_words
@@ -275,9 +275,7 @@ class NeuralEstimator(LatentModel):
                 f"{self.n_features_in_} features as input."
             )
         for i, chunk in iter_chunks(X):
-            if not np.isfinite(chunk).all():
-                r = i + int(np.argwhere(~np.isfinite(chunk))[0][0])
-                raise ValueError(f"X contains NaN or inf (first at row {r})")
+            check_finite(chunk, row_offset=i, counted=False)
             self._check_data(chunk, likelihood)
         return X
 

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..distributed import rank as _rank, world_size as _world_size
 from .checkpoint import load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -115,17 +116,11 @@ def _step_schedule(sched, monitored: float) -> None:
         sched.step()
 
 
-def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 # ----------------------------------------------------------------------------- batches
 def _epoch_order(n: int, generator: torch.Generator | None) -> torch.Tensor:
     """This rank's row order for one epoch: a permutation (``generator`` None: in order),
     cut into equal shards under DDP so every rank takes the same number of steps."""
-    rank, world = _dist_info()
+    rank, world = _rank(), _world_size()
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     if world > 1:
         order = order[: n - n % world][rank::world]
@@ -198,7 +193,7 @@ def _all_true(ok: torch.Tensor, world: int) -> bool:
 
 
 def _all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
-    if _dist_info()[1] > 1:
+    if _world_size() > 1:
         dist.all_reduce(values)
     return values
 
@@ -227,7 +222,7 @@ def estimate_loss(model, batches, inputs: dict, device: torch.device, precision:
 def _progress(cfg: EngineConfig, start: int):
     from tqdm.auto import tqdm
 
-    rank, _ = _dist_info()
+    rank = _rank()
     disable = cfg.verbose == 0 or rank != 0 or not sys.stderr.isatty()
     return tqdm(total=cfg.max_epochs, initial=start, desc=cfg.desc, unit="epoch", disable=disable,
                 leave=False, dynamic_ncols=True)
@@ -269,7 +264,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         When a batch loss is NaN or inf (the module is left with its last finite
         weights restored from the best epoch, never with NaN weights).
     """
-    rank, world = _dist_info()
+    rank, world = _rank(), _world_size()
     model = module
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None

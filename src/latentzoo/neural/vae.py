@@ -121,6 +121,8 @@ class VAE(NeuralEstimator):
     (64, 2)
     """
 
+    has_density = has_prior = has_posterior = True  # the density is importance-sampled
+
     _parameter_constraints = {
         "n_components": [Interval("int", 1, None)],
         "hidden": [Callable_(is_sizes, "a tuple of positive integers")],

@@ -220,7 +220,7 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None
     -------
     matplotlib.figure.Figure
     """
-    if not callable(getattr(model, "sample", None)):
+    if not getattr(model, "has_prior", False):
         raise ValueError(f"samples() needs a generative model with sample() (PPCA, VAE); "
                          f"{model_name(model)} has no prior to sample from")
     S = np.asarray(model.sample(n, random_state=random_state), dtype=np.float64)
@@ -244,14 +244,11 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None
 
 
 def _path(model, x_a, x_b, steps):
-    """Decoded path from ``x_a`` to ``x_b``: the model's ``interpolate`` if any, else the
-    decoded linear interpolation of the codes ``(1 - t) z_a + t z_b``."""
-    if callable(getattr(model, "interpolate", None)):
-        out = np.asarray(model.interpolate(x_a, x_b, steps=steps), dtype=np.float64)
-    else:
-        Z = np.asarray(model.transform(np.vstack([x_a, x_b])), dtype=np.float64)
-        t = np.linspace(0.0, 1.0, steps)[:, None]
-        out = np.asarray(model.inverse_transform((1 - t) * Z[0] + t * Z[1]), dtype=np.float64)
+    """Decoded path from ``x_a`` to ``x_b``: the decoded linear interpolation of the codes
+    ``(1 - t) z_a + t z_b`` (for the VAE the posterior means, as ``VAE.interpolate``)."""
+    Z = np.asarray(model.transform(np.vstack([np.ravel(x_a), np.ravel(x_b)])), dtype=np.float64)
+    t = np.linspace(0.0, 1.0, steps)[:, None]
+    out = np.asarray(model.inverse_transform((1 - t) * Z[0] + t * Z[1]), dtype=np.float64)
     return out.reshape(steps, -1)
 
 

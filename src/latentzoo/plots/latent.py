@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..base import latent_dim
 from ._style import FIGSIZE, PALETTE, figure_and_axes, label_colors, model_name, scatter_labelled
 from .images import image_grid, resolve_image_shape
 
@@ -71,7 +72,7 @@ def posterior_moments(model, X):
     ValueError
         When the model has no ``posterior`` (PCA, autoencoders: a point, not a distribution).
     """
-    if not callable(getattr(model, "posterior", None)):
+    if not getattr(model, "has_posterior", False):
         raise ValueError(f"{model_name(model)} has no posterior q(z|x) (it encodes each input to a point); "
                          "posterior_ellipses needs a probabilistic encoder such as PPCA or VAE")
     dist = model.posterior(X)
@@ -165,18 +166,9 @@ def posterior_ellipses(model, X, y=None, n_points=100, n_std=2, *, ax=None, rand
 
 
 # ---------------------------------------------------------------------- decoded manifold
-def _n_latent(model) -> int:
-    q = getattr(model, "n_components_", None)
-    if q is None:
-        q = getattr(model, "n_components", None)
-    if q is None:
-        raise ValueError(f"cannot tell the latent dimension of {model_name(model)} (no n_components)")
-    return int(q)
-
-
 def _has_standard_prior(model) -> bool:
     # the generative models of the ladder (PPCA, VAE) share the prior p(z) = N(0, I)
-    return callable(getattr(model, "sample", None)) and callable(getattr(model, "posterior", None))
+    return getattr(model, "has_prior", False)
 
 
 def _ticks(values, n_max=7):
@@ -219,7 +211,7 @@ def latent_grid(model, n=15, extent=None, image_shape=None, *, X=None, quantiles
     """
     from scipy.stats import norm
 
-    q = _n_latent(model)
+    q = latent_dim(model)
     if q != 2:
         raise ValueError(f"latent_grid needs a 2-D latent space, {model_name(model)} has n_components={q}")
     if int(n) < 2:

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..base import latent_dim
 from ..experiment import Comparison
 
 __all__ = ["Section", "SECTIONS", "RenderedFigure", "build_figures", "regularity_figure"]
@@ -51,8 +52,9 @@ def _sub(X, y, n: int, seed: int):
     return X[idx], (None if y is None else y[idx])
 
 
-def _with(comp: Comparison, attr: str) -> dict:
-    return {n: m for n, m in comp.models.items() if hasattr(m, attr)}
+def _with(comp: Comparison, applies: Callable[[object], bool]) -> dict:
+    """The models a figure applies to (``applies(model)``), by name."""
+    return {n: m for n, m in comp.models.items() if applies(m)}
 
 
 # ---------------------------------------------------------------------- builders
@@ -108,7 +110,7 @@ def _latent(comp):
 
 
 def _posterior(comp):
-    models = _with(comp, "posterior")
+    models = _with(comp, lambda m: m.has_posterior)
     if not models:
         return []
     X, y = _sub(comp.X_test, comp.y_test, 300, comp.setup.get("seed", 0))
@@ -124,7 +126,7 @@ def _value_range(comp) -> dict:
 
 
 def _two_d_latent(comp) -> dict:
-    return {n: m for n, m in comp.models.items() if getattr(m, "n_components", None) == 2}
+    return {n: m for n, m in comp.models.items() if latent_dim(m) == 2}
 
 
 def _grid(comp):
@@ -145,7 +147,7 @@ def _reconstructions(comp):
 
 
 def _samples(comp):
-    models = _with(comp, "sample")
+    models = _with(comp, lambda m: m.has_prior)
     if not models:
         return []
     seed = comp.setup.get("seed", 0)
@@ -170,7 +172,9 @@ def _interpolations(comp):
 
 
 def _curves(comp):
-    models = _with(comp, "history_")
+    from ..neural.base import NeuralEstimator
+
+    models = _with(comp, lambda m: isinstance(m, NeuralEstimator))  # trained by epochs: a history_
     if not models:
         return []
     return [("training_curves.png", "Training and validation loss per epoch (neural models)",
@@ -178,9 +182,11 @@ def _curves(comp):
 
 
 def _pca(comp):
+    from ..linear import PCA
+
     return [(f"explained_variance_{n}.png", f"{n}: explained variance per component",
              (lambda m=m: _plots().explained_variance(m)))
-            for n, m in _with(comp, "explained_variance_ratio_").items() if not hasattr(m, "posterior")]
+            for n, m in _with(comp, lambda m: isinstance(m, PCA)).items()]
 
 
 def _score(comp):
@@ -190,8 +196,9 @@ def _score(comp):
 
     density_factory = DENSITIES.get(comp.meta.get("name"))
     density = density_factory() if density_factory is not None else None
-    models = {n: m for n, m in _with(comp, "score_field").items()
-              if str(getattr(m, "noise", "") or "").startswith("gaussian")}
+    from ..neural.autoencoder import Autoencoder
+
+    models = _with(comp, lambda m: isinstance(m, Autoencoder) and str(m.noise or "").startswith("gaussian"))
     return [(f"score_field_{n}.png", f"{n}: learned score (DAE) versus the true density",
              (lambda m=m: _plots().score_field(m, comp.X_test, density))) for n, m in models.items()]
 
