@@ -3,12 +3,15 @@
 Times, alternating run by run in one process: the bare ``X.T @ X`` (float32, the floor
 of any covariance route), scikit-learn ``PCA(50, svd_solver="covariance_eigh")`` and
 ``svd_solver="full"`` (slow: ``--full-repeats`` runs only), latentzoo ``PCA`` and ``PPCA``.
-Prints medians and ratios and checks:
+Then, alternating likewise, the log-likelihood of the same data: latentzoo ``PPCA.score``
+(float32 in) against scikit-learn ``PCA(50, svd_solver="covariance_eigh").score`` (the
+PPCA log-likelihood too, from its d x d precision). Prints medians and ratios and checks:
 
 * PPCA mean log-likelihood vs a float64 reference (centred float64 covariance, full
   ``eigvalsh``, closed-form ML log-likelihood), target relative difference <= 1e-6;
 * PPCA fit time / ``X^T X`` time, target <= 1.3;
-* speed-up vs scikit-learn ``svd_solver="full"``, target >= 10.
+* speed-up vs scikit-learn ``svd_solver="full"``, target >= 10;
+* PPCA ``score`` time / scikit-learn ``PCA.score`` time, target <= 1.0.
 
 Usage::
 
@@ -109,13 +112,20 @@ def main(argv=None) -> dict:
             fitted[name] = fn()
             times[name].append(time.perf_counter() - t0)
 
+    ppca, sk = fitted["latentzoo PPCA"], fitted["sklearn covariance_eigh"]
+    score_cases = {"sklearn PCA.score": lambda: sk.score(X), "latentzoo PPCA.score": lambda: ppca.score(X)}
+    for r in range(args.repeats):
+        for name, fn in score_cases.items():
+            t0 = time.perf_counter()
+            fn()
+            times.setdefault(name, []).append(time.perf_counter() - t0)
+
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med["X^T X (float32)"]
     print(f"\n{'case':<26}{'median s':>10}{'x X^T X':>10}{'runs':>6}")
     for k, v in med.items():
         print(f"{k:<26}{v:>10.3f}{v / base:>10.2f}{len(times[k]):>6}")
 
-    ppca = fitted["latentzoo PPCA"]
     ll = ppca.score(X)
     ll_ref = reference_loglik(X, Q)
     rel = abs(ll - ll_ref) / abs(ll_ref)
@@ -130,9 +140,10 @@ def main(argv=None) -> dict:
         "speedup_pca_vs_sklearn_covariance_eigh": med["sklearn covariance_eigh"] / med["latentzoo PCA"],
         "max_principal_angle_vs_sklearn_full": angle,
         "max_rel_diff_explained_variance_vs_sklearn_full": ev_rel,
+        "ppca_score_over_sklearn_score": med["latentzoo PPCA.score"] / med["sklearn PCA.score"],
     }
     targets = [("ppca_loglik_rel_diff", "<=", 1e-6), ("ppca_over_xtx", "<=", 1.3),
-               ("speedup_ppca_vs_sklearn_full", ">=", 10.0)]
+               ("speedup_ppca_vs_sklearn_full", ">=", 10.0), ("ppca_score_over_sklearn_score", "<=", 1.0)]
     print()
     print(f"PPCA log-likelihood {ll:.8f} vs float64 reference {ll_ref:.8f}: rel diff {rel:.2e}")
     print(f"PCA subspace vs sklearn full: max principal angle {angle:.2e} rad; explained variance rel diff {ev_rel:.2e}")

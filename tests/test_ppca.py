@@ -226,3 +226,55 @@ def test_em_save_load_round_trip(tmp_path):
     np.testing.assert_array_equal(back.loglik_history_, m.loglik_history_)
     assert back.n_iter_ == m.n_iter_
     np.testing.assert_array_equal(back.score_samples(X), m.score_samples(X))
+
+
+def _low_noise_data(n=3000, d=20, q=3, noise=1e-4, seed=3):
+    """Data almost on a q-dimensional subspace: the residual off it is ~1e-8 of ||x - mu||^2."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, q)) * 3.0
+    return rng.normal(size=(n, q)) @ W.T + 1.0 + noise * rng.normal(size=(n, d))
+
+
+@pytest.mark.parametrize("make", [lambda: _ppca_data(n=2000)[0], _low_noise_data], ids=["ppca", "low-noise"])
+def test_float32_score_samples_against_float64_oracle(make):
+    # float32 in is evaluated in float32 blocks; where the residual off the subspace is
+    # tiny (low noise) the squared-norm subtraction cancels and those rows must be redone
+    # in float64. Oracle: scipy's float64 log-density of the same float32 values.
+    X32 = make().astype(np.float32)
+    m = PPCA(3).fit(X32)
+    ours = m.score_samples(X32)
+    assert ours.dtype == np.float64
+    ref = _oracle_logpdf(m, X32.astype(np.float64)[:300])
+    np.testing.assert_allclose(ours[:300], ref, rtol=2e-6, atol=1e-3)
+    assert m.score(X32) == pytest.approx(m.score(X32.astype(np.float64)), rel=1e-6)
+
+
+def test_float32_score_samples_nan_rows_and_inf():
+    X, _ = _ppca_data()
+    m = PPCA(2).fit(X)
+    Xn = _with_nan(X[:60], 0.3).astype(np.float32)
+    np.testing.assert_allclose(m.score_samples(Xn), _oracle_logpdf(m, Xn.astype(np.float64)),
+                               rtol=1e-5, atol=1e-4)
+    Xi = X[:10].astype(np.float32)
+    Xi[3] = np.nan
+    Xi[7, 4] = np.inf
+    with pytest.raises(ValueError, match="inf first at row 7, column 4"):
+        m.score_samples(Xi)
+
+
+def test_fit_finite_check_folded_into_the_mean():
+    # the column mean is the finite check: NaN and inf still name the entry, and finite
+    # float32 data whose column sums overflow float32 still fit (in float64)
+    X, _ = _ppca_data(n=3000)
+    for bad, kind in ((np.nan, "NaN"), (-np.inf, "inf")):
+        Xb = X.astype(np.float32)
+        Xb[2500, 5] = bad
+        with pytest.raises(ValueError, match=f"{kind} first at row 2500, column 5"):
+            PPCA(2).fit(Xb)
+        with pytest.raises(ValueError, match=f"{kind} first at row 2500, column 5"):
+            PCA(2).fit(Xb)
+    big = (X * 1e36).astype(np.float32)  # finite; a 2048-row column sum exceeds float32's 3.4e38
+    with np.errstate(over="ignore"):
+        assert np.isfinite(big).all() and not np.isfinite(big[:2048].sum(axis=0)).all()
+    ref = PCA(2).fit(big.astype(np.float64))
+    np.testing.assert_allclose(PCA(2).fit(big).explained_variance_, ref.explained_variance_, rtol=1e-5)

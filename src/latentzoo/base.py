@@ -70,17 +70,26 @@ class LatentModel(TransformerMixin, BaseEstimator):
         validate_params(self)
 
     def _validate_input(self, X, *, reset: bool, allow_nan: bool = False, dtype=np.float64,
-                        min_samples: int = 1):
+                        min_samples: int = 1, finite: bool = True):
         """Validate ``X`` as a 2-D numeric array (and record ``n_features_in_`` on reset).
 
         NaN is rejected unless ``allow_nan``; inf always is. The error names the problem.
+        ``finite=False`` leaves the finite check to the caller, which folds it into a pass
+        over ``X`` it makes anyway and calls :meth:`_check_finite` where that pass saw a
+        non-finite value (so the data are read once, not twice).
         """
         X = validate_data(
             self, X, reset=reset, dtype=dtype, ensure_all_finite=False,
             ensure_min_samples=min_samples,
         )
-        check_finite(X, allow_nan=allow_nan, nan_hint=" (only PPCA(method='em') accepts missing values as NaN)")
+        if finite:
+            self._check_finite(X, allow_nan=allow_nan)
         return X
+
+    @staticmethod
+    def _check_finite(X, *, allow_nan: bool = False) -> None:
+        """The element-wise finite scan of :meth:`_validate_input` (raises naming the entry)."""
+        check_finite(X, allow_nan=allow_nan, nan_hint=" (only PPCA(method='em') accepts missing values as NaN)")
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, self._fitted_attr)

@@ -6,7 +6,7 @@ import numpy as np
 from .._validation import Instance, Interval
 from ..base import LatentModel
 from ..registry import register_model
-from ._eigh import check_n_components, top_eigh
+from ._eigh import check_n_components, checked_mean, top_eigh
 
 __all__ = ["PCA"]
 
@@ -92,10 +92,10 @@ class PCA(LatentModel):
     def fit(self, X, y=None):
         """Fit the principal subspace of ``X`` (n_samples, n_features); returns ``self``."""
         self._validate_params()
-        X = self._validate_input(X, reset=True, dtype=[np.float64, np.float32], min_samples=2)
+        X = self._validate_input(X, reset=True, dtype=[np.float64, np.float32], min_samples=2, finite=False)
         n, d = X.shape
         q = check_n_components(self, n, d, strict=False)
-        eig = top_eigh(X, q)
+        eig = top_eigh(X, q, mean=checked_mean(X, self._check_finite))
         self.mean_ = eig.mean
         self.components_ = eig.components
         self.explained_variance_ = eig.eigenvalues / (n - 1)

@@ -9,8 +9,8 @@ from .._validation import Instance, Interval, Options
 from ..base import LatentModel
 from ..registry import register_model
 from . import _em
-from .ppca_likelihood import posterior_and_log_likelihood
-from ._eigh import check_n_components, flip_signs, scatter_matrix, top_eigh
+from .ppca_likelihood import log_likelihood, posterior_and_log_likelihood
+from ._eigh import check_n_components, checked_mean, flip_signs, scatter_matrix, top_eigh
 
 __all__ = ["PPCA"]
 
@@ -130,7 +130,7 @@ class PPCA(LatentModel):
         """Fit by maximum likelihood (closed form or EM); returns ``self``."""
         self._validate_params()
         em = self.method == "em"
-        X = self._validate_input(X, reset=True, allow_nan=em,
+        X = self._validate_input(X, reset=True, allow_nan=em, finite=em,  # closed: checked_mean checks
                                  dtype=np.float64 if em else [np.float64, np.float32], min_samples=2)
         n, d = X.shape
         q = check_n_components(self, n, d, strict=True)
@@ -143,7 +143,7 @@ class PPCA(LatentModel):
 
     def _fit_closed(self, X, q):
         n, d = X.shape
-        eig = top_eigh(X, q)
+        eig = top_eigh(X, q, mean=checked_mean(X, self._check_finite))
         lam = eig.eigenvalues / n  # ML (1/N) eigenvalues
         s2 = max(eig.discarded_mean(ddof=0), np.finfo(np.float64).eps * eig.total / n / d, 1e-300)
         self.mean_ = eig.mean
@@ -221,8 +221,13 @@ class PPCA(LatentModel):
     def score_samples(self, X):
         """``log N(x; mu, W W^T + sigma2 I)`` per row, in nats (Woodbury and the matrix
         determinant lemma: ``q x q`` work only). Rows with NaN: the marginal density of
-        their observed coordinates."""
-        return self._posterior_arrays(X)[2]
+        their observed coordinates. float32 data are evaluated in float32 blocks (float64 where
+        rounding would cancel: :func:`latentzoo.linear.ppca_likelihood.log_likelihood`), with no posterior
+        covariances and no NaN mask for complete rows."""
+        self._check_fitted()
+        X = self._validate_input(X, reset=False, allow_nan=True, dtype=[np.float64, np.float32], finite=False)
+        return log_likelihood(X, self.W_, self.mean_, self.noise_variance_,
+                              check_finite=lambda X: self._check_finite(X, allow_nan=True))
 
     def get_covariance(self):
         """Model covariance ``C = W W^T + sigma2 I`` (n_features, n_features)."""
