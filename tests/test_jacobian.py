@@ -1,9 +1,9 @@
-"""Exact ||J_f(x)||_F^2 against torch.autograd.functional.jacobian and Rifai's closed form."""
+"""||J_f(x)||_F^2: exact against torch.autograd.functional.jacobian and Rifai's closed form; Hutchinson by Monte Carlo."""
 import pytest
 import torch
 from torch import nn
 
-from latentzoo.neural.jacobian import jacobian_frobenius_sq, jacobian_mode
+from latentzoo.neural.jacobian import hutchinson_frobenius_sq, hutchinson_samples, jacobian_frobenius_sq, jacobian_mode
 from latentzoo.neural.modules import ConvEncoder, mlp
 
 
@@ -74,3 +74,71 @@ def test_works_under_no_grad_and_mode_choice():
     assert jacobian_mode(784, 16) == "rev" and jacobian_mode(3, 16) == "fwd"
     with pytest.raises(ValueError, match="mode"):
         jacobian_frobenius_sq(f, x, mode="sideways")
+
+
+# ---------------------------------------------------------------- Hutchinson estimator
+def _jjt(f, x):
+    """A_b = J_b J_b^T (B, q, q) from the autograd oracle's full Jacobians."""
+    J = torch.stack([torch.autograd.functional.jacobian(lambda v: f(v.unsqueeze(0)).squeeze(0), xi) for xi in x])
+    return J @ J.transpose(1, 2)
+
+
+@pytest.mark.parametrize("name, f, x", list(_encoders()), ids=lambda v: v if isinstance(v, str) else "")
+def test_hutchinson_is_unbiased_with_the_documented_variance(name, f, x):
+    # Monte Carlo over 40000 probes: mean within 5 standard errors of the exact norm, the
+    # sample variance within 5% of 2 sum_{i != j} A_ij^2 (Rademacher probes), A = J J^T
+    f = f.double()
+    m = 40000
+    samples, h = hutchinson_samples(f, x, m, generator=torch.Generator().manual_seed(0))
+    assert samples.shape == (m, len(x))
+    torch.testing.assert_close(h, f(x))
+    A = _jjt(f, x)
+    exact = A.diagonal(dim1=1, dim2=2).sum(-1)
+    var = 2 * (A.pow(2).sum((1, 2)) - A.diagonal(dim1=1, dim2=2).pow(2).sum(-1))
+    se = (var / m).sqrt()
+    assert torch.all((samples.mean(0) - exact).abs() <= 5 * se + 1e-12)
+    torch.testing.assert_close(samples.var(0), var, rtol=0.05, atol=1e-12)
+    rel_sd = var.sqrt() / exact  # the documented bound sqrt(2 (1 - 1/q))
+    assert torch.all(rel_sd <= (2 * (1 - 1 / A.shape[-1])) ** 0.5 + 1e-12)
+
+
+def test_hutchinson_gradient_is_unbiased():
+    # the gradient of the mean of m probes is the mean of m per-probe gradients: with many
+    # probes it converges to the gradient of the exact penalty
+    torch.manual_seed(3)
+    f = mlp([6, 9, 3], "tanh").double()
+    x = torch.randn(4, 6, dtype=torch.float64)
+    params = list(f.parameters())[:2]  # first layer: the penalty depends on it
+    est = hutchinson_frobenius_sq(f, x, n_projections=40000, generator=torch.Generator().manual_seed(1))
+    g = torch.autograd.grad(est.sum(), params)
+    g_ref = torch.autograd.grad(_reference(f, x, create_graph=True).sum(), params)
+    for a, b in zip(g, g_ref):
+        torch.testing.assert_close(a, b, rtol=0.03, atol=0.03 * b.abs().max().item())
+
+
+def test_hutchinson_with_a_diagonal_jjt_is_exact():
+    # orthogonal Jacobian rows (A = J J^T diagonal): every probe gives ||J||_F^2 exactly
+    lin = nn.Linear(5, 3, bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.linalg.qr(torch.randn(5, 3, dtype=torch.float64))[0].T * torch.tensor([[1.0], [2.0], [3.0]]))
+    x = torch.randn(4, 5, dtype=torch.float64)
+    samples, _ = hutchinson_samples(lin, x, 7)
+    torch.testing.assert_close(samples, torch.full_like(samples, 14.0))
+
+
+def test_contractive_estimator_in_the_autoencoder():
+    from latentzoo import Autoencoder
+
+    X = torch.rand(64, 6).numpy()
+    kw = dict(hidden=(8,), likelihood="bernoulli", contractive=0.1, max_epochs=2, verbose=0, random_state=0)
+    ae = Autoencoder(3, contractive_estimator="hutchinson", contractive_projections=2, **kw).fit(X)
+    assert ae.history_["train_contractive"][-1] > 0
+    module = ae.module_
+    xb = torch.from_numpy(X[:16])
+    exact = 0.1 * jacobian_frobenius_sq(module.encoder, xb)
+    torch.manual_seed(0)
+    est = torch.stack([module(xb).terms["contractive"] for _ in range(2000)]).mean(0)  # Monte Carlo
+    torch.testing.assert_close(est, exact, rtol=0.1, atol=1e-6)
+    for bad in ({"contractive_estimator": "stochastic"}, {"contractive_projections": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Autoencoder(3, **{**kw, **bad}).fit(X)

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import Callable_, Instance, Interval
+from .._validation import Callable_, Instance, Interval, Options
 from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput
-from .jacobian import jacobian_frobenius_sq
+from .jacobian import ESTIMATORS, jacobian_frobenius_sq
 from .likelihoods import Likelihood, is_valid_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
 
@@ -29,7 +29,8 @@ class AutoencoderModule(nn.Module):
 
     ``forward(x)`` returns, per sample,
     ``rec = -log p(x | g(f(x~)))`` against the clean ``x`` (``x~ = x`` without corruption)
-    and ``penalty = contractive * ||J_f(x)||_F^2`` at the clean ``x``.
+    and ``penalty = contractive * ||J_f(x)||_F^2`` at the clean ``x`` (exact, or the
+    unbiased Hutchinson estimate from ``n_projections`` probes: ``estimator``).
 
     The corruption is drawn afresh at every call, in training *and* in the engine's
     validation pass: the validation loss is then an estimate of the same objective that
@@ -38,11 +39,12 @@ class AutoencoderModule(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood, corruption,
-                 contractive: float, n_components: int):
+                 contractive: float, n_components: int, estimator: str = "exact", n_projections: int = 1):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.likelihood, self.corruption = likelihood, corruption
         self.contractive, self.n_components = float(contractive), n_components
+        self.estimator, self.n_projections = estimator, int(n_projections)
 
     def _check_code(self, h: torch.Tensor) -> None:
         if h.ndim != 2 or h.shape[1] != self.n_components:
@@ -57,8 +59,9 @@ class AutoencoderModule(nn.Module):
     def forward(self, x: torch.Tensor) -> LossOutput:
         x_in = self.corruption(x) if self.corruption is not None else x  # (B, D)
         if self.contractive > 0:
-            penalty, h_clean = jacobian_frobenius_sq(self.encoder, x, n_out=self.n_components,
-                                                     return_output=True)  # (B,), (B, q)
+            penalty, h_clean = ESTIMATORS[self.estimator](self.encoder, x, n_out=self.n_components,
+                                                          n_projections=self.n_projections,
+                                                          return_output=True)  # (B,), (B, q)
             penalty = self.contractive * penalty
             h = h_clean if self.corruption is None else self.encoder(x_in)
         else:
@@ -99,7 +102,15 @@ class Autoencoder(NeuralEstimator):
         Input corruption of a denoising autoencoder, e.g. ``"gaussian:0.2"``,
         ``"masking:0.25"``, ``"salt-and-pepper:0.1"`` (:mod:`latentzoo.neural.corruption`).
     contractive : float, default=0.0
-        Weight of the contractive penalty ``||J_f(x)||_F^2`` (exact, any encoder).
+        Weight of the contractive penalty ``||J_f(x)||_F^2`` (any encoder).
+    contractive_estimator : {"exact", "hutchinson"}, default="exact"
+        ``"exact"``: the q vector-Jacobian products (cost grows with ``n_components``);
+        ``"hutchinson"``: the unbiased estimate ``mean_k ||J^T v_k||^2`` from
+        ``contractive_projections`` Rademacher probes, ``E ||J^T v||^2 = ||J||_F^2``
+        (relative standard deviation at most ``sqrt(2 (1 - 1/q) / m)``; see
+        :mod:`latentzoo.neural.jacobian`), for wide codes. ``jacobian_norm`` stays exact.
+    contractive_projections : int, default=1
+        Number ``m`` of probes per sample and step of the Hutchinson estimator.
     image_shape : tuple of 2 int, optional
         (height, width) of flattened images for ``architecture="conv"``, e.g.
         ``load_dataset(...).meta["image_shape"]``.
@@ -149,13 +160,16 @@ class Autoencoder(NeuralEstimator):
         "noise": [Callable_(is_valid_corruption, "a corruption such as 'gaussian:0.2', 'masking:0.25', "
                                                   "'salt-and-pepper:0.1', or a Corruption"), None],
         "contractive": [Interval("real", 0, None)],
+        "contractive_estimator": [Options(tuple(ESTIMATORS))],
+        "contractive_projections": [Interval("int", 1, None)],
         "image_shape": [Callable_(is_image_shape, "a (height, width) pair of positive ints"), None],
         "encoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
         "decoder": [Instance((nn.Module,), "a torch.nn.Module"), None],
     }
 
     def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
-                 likelihood="gaussian", noise=None, contractive=0.0, image_shape=None, encoder=None,
+                 likelihood="gaussian", noise=None, contractive=0.0, contractive_estimator="exact",
+                 contractive_projections=1, image_shape=None, encoder=None,
                  decoder=None, lr=1e-3, lr_schedule=None, batch_size=128, max_epochs=100, validation_fraction=0.1,
                  patience=10, device="auto", precision="32", compile=False, checkpoint_dir=None,
                  checkpoint_every=1, random_state=None, verbose=1):
@@ -166,6 +180,8 @@ class Autoencoder(NeuralEstimator):
         self.likelihood = likelihood
         self.noise = noise
         self.contractive = contractive
+        self.contractive_estimator = contractive_estimator
+        self.contractive_projections = contractive_projections
         self.image_shape = image_shape
         self.encoder = encoder
         self.decoder = decoder
@@ -199,7 +215,8 @@ class Autoencoder(NeuralEstimator):
             enc = build_encoder(self.architecture, n_features, self.n_components, **kw)
             dec = build_decoder(self.architecture, self.n_components, n_features, n_params=likelihood.n_params, **kw)
         noise = make_corruption(self.noise) if self.noise is not None else None
-        return AutoencoderModule(enc, dec, likelihood, noise, self.contractive, self.n_components)
+        return AutoencoderModule(enc, dec, likelihood, noise, self.contractive, self.n_components,
+                                 self.contractive_estimator, self.contractive_projections)
 
     # -------------------------------------------------------------- encode / decode
     def transform(self, X):
