@@ -90,7 +90,7 @@ def _dask(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int):
         futures = [client.submit(execute, task, split, remote, n_importance=n_importance, threads=1,
                                  pure=False, key=f"latentzoo-{task.name}-{task.fingerprint[:12]}")
                    for task, split in calls]
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):
             yield fut.result()
     finally:
         client.close()

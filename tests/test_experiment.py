@@ -1,0 +1,150 @@
+"""The experiment: plan and splits, resume after kill -9, stale runs, a bad --out, parallel backends."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from latentzoo.experiment import run_experiment
+from latentzoo.experiment.plan import make_splits
+
+FAST = dict(epochs=2, hidden=(8,), n_importance=10, progress=False)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+def _metrics(doc):
+    """What must agree between two reports: every run's identity and metrics, the verdicts."""
+    runs = sorted((r["model"], r["latent_dim"], r["repeat"], r["seed"], json.dumps(r["metrics"], sort_keys=True))
+                  for r in doc["runs"])
+    return runs, doc["comparisons"], doc["ppca_evidence_q"]
+
+
+def test_repeats_have_their_own_stratified_splits_and_cv_covers_every_row_once():
+    y = np.repeat(np.arange(3), 20)
+    splits = make_splits(60, y, repeats=3, test_size=0.25, seed=5)
+    assert [s.seed for s in splits] == [5, 6, 7]
+    tests = [set(s.test) for s in splits]
+    assert len({frozenset(t) for t in tests}) == 3  # three different held-out sets
+    for s in splits:  # stratified: 5 of each class held out, train and test disjoint, all rows used
+        assert np.bincount(y[s.test]).tolist() == [5, 5, 5]
+        assert not set(s.train) & set(s.test) and len(s.train) + len(s.test) == 60
+    folds = make_splits(60, y, repeats=1, cv=4, seed=0)
+    assert [f.fold for f in folds] == [0, 1, 2, 3]
+    assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(60))
+
+
+def _cli(args, cwd, **kw):
+    return subprocess.Popen([sys.executable, "-m", "latentzoo", "compare", *args], cwd=cwd, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+ARGS = ["moons", "--n-samples", "160", "--models", "pca,ppca,ae,vae", "--repeats", "2", "--epochs", "3",
+        "--hidden", "8", "--n-importance", "10", "--latent-dim", "1"]
+
+
+def test_resume_after_kill_9_ends_with_the_uninterrupted_report(tmp_path):
+    ref = _cli(ARGS + ["--out", "ref"], tmp_path)
+    out, err = ref.communicate(timeout=300)
+    assert ref.returncode == 0, err.decode()[-2000:]
+    proc = _cli(ARGS + ["--out", "rep"], tmp_path)
+    runs = tmp_path / "rep" / "runs"
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < 120:  # kill -9 once some runs are stored
+        if runs.is_dir() and len([p for p in runs.iterdir() if not p.name.startswith(".")]) >= 3:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    stored = {p.name for p in runs.iterdir() if not p.name.startswith(".")}
+    assert 3 <= len(stored) < 8 and not (tmp_path / "rep" / "report.html").exists()
+    again = _cli(ARGS + ["--out", "rep"], tmp_path)
+    out2, err2 = again.communicate(timeout=300)
+    assert again.returncode == 0, err2.decode()[-2000:]
+    lines = out2.decode().splitlines()
+    assert sum("stored" in line for line in lines) == len(stored)  # only the missing runs were fitted
+    assert sum(" fit " in line for line in lines) == 8 - len(stored)
+    a = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert _metrics(a) == _metrics(b) and a["verdict"] == b["verdict"]
+    assert (tmp_path / "rep" / "metrics.csv").read_text().count("\n") == 9
+
+
+def _stamps(out):
+    return {p.name: (p / "run.json").stat().st_mtime_ns for p in (out / "runs").iterdir()}
+
+
+def test_stale_runs_are_refitted_after_a_parameter_or_data_change(tmp_path):
+    kw = dict(models=["pca", "ae"], latent_dims=[2], n_samples=120, out=tmp_path / "r", **FAST)
+    run_experiment("digits", **kw)
+    first = _stamps(tmp_path / "r")
+    run_experiment("digits", **kw)  # the same experiment: everything reused
+    assert _stamps(tmp_path / "r") == first
+    run_experiment("digits", **{**kw, "epochs": 3})  # epochs change the AE only
+    second = _stamps(tmp_path / "r")
+    assert second["pca-q2-r0"] == first["pca-q2-r0"] and second["ae-q2-r0"] != first["ae-q2-r0"]
+    comp = run_experiment("digits", **{**kw, "epochs": 3, "n_samples": 130})  # other data: all refitted
+    third = _stamps(tmp_path / "r")
+    assert all(third[k] != second[k] for k in third)
+    assert comp.setup["n_train"] + comp.setup["n_test"] == 130
+
+
+def test_a_bad_out_fails_before_any_fit(tmp_path, monkeypatch, capsys):
+    from latentzoo.cli import main
+    from latentzoo.experiment import backends
+
+    def no_fit(*a, **k):
+        raise AssertionError("a model was fitted")
+
+    monkeypatch.setattr(backends, "execute", no_fit)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("precious")
+    (tmp_path / "file").write_text("x")
+    for out in ("mine", "file"):
+        code = main(["compare", "digits", "--models", "pca,ae", "--out", str(tmp_path / out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.startswith("latentzoo: error:") and str(tmp_path / out) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "mine"]
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["thesis.tex"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return run_experiment("digits", ["pca", "ppca", "ae", "vae"], latent_dims=[2, 3], repeats=2, n_samples=150,
+                          **FAST)
+
+
+def _run_metrics(comp):
+    return {(r.model, r.latent_dim, r.repeat): r.metrics for r in comp.runs}
+
+
+def _assert_same_metrics(a, b):
+    ma, mb = _run_metrics(a), _run_metrics(b)
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        for key, v in ma[k].items():
+            if isinstance(v, float):
+                assert mb[k][key] == pytest.approx(v, rel=1e-5, abs=1e-7), (k, key)
+            else:
+                assert mb[k][key] == v, (k, key)
+
+
+def test_two_jobs_give_the_one_job_metrics(reference):
+    comp = run_experiment("digits", ["pca", "ppca", "ae", "vae"], latent_dims=[2, 3], repeats=2, n_samples=150,
+                          jobs=2, **FAST)
+    _assert_same_metrics(reference, comp)
+    assert comp.comparisons == reference.comparisons or set(comp.comparisons) == set(reference.comparisons)
+
+
+def test_a_real_dask_cluster_gives_the_one_job_metrics(reference):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, worker_dashboard_address=None) as cluster:
+        comp = run_experiment("digits", ["pca", "ppca", "ae", "vae"], latent_dims=[2, 3], repeats=2,
+                              n_samples=150, backend="dask", scheduler=cluster.scheduler_address, **FAST)
+    _assert_same_metrics(reference, comp)
+    assert comp.setup["backend"] == "dask"
