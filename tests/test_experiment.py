@@ -148,3 +148,43 @@ def test_a_real_dask_cluster_gives_the_one_job_metrics(reference):
                               n_samples=150, backend="dask", scheduler=cluster.scheduler_address, **FAST)
     _assert_same_metrics(reference, comp)
     assert comp.setup["backend"] == "dask"
+
+
+def _idx(path, arr, magic):
+    import gzip
+    import struct
+
+    head = struct.pack(">I", magic) + b"".join(struct.pack(">I", n) for n in arr.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(head + arr.astype(np.uint8).tobytes())
+
+
+def test_an_mnist_folder_is_measured_on_its_official_test_set(tmp_path, digits):
+    X, y = digits
+    img = (X.reshape(-1, 8, 8) * 255).round()
+    _idx(tmp_path / "train-images-idx3-ubyte.gz", img[:150], 2051)
+    _idx(tmp_path / "train-labels-idx1-ubyte.gz", y[:150], 2049)
+    _idx(tmp_path / "t10k-images-idx3-ubyte.gz", img[150:190], 2051)
+    _idx(tmp_path / "t10k-labels-idx1-ubyte.gz", y[150:190], 2049)
+    comp = run_experiment(str(tmp_path), ["pca", "ppca"], latent_dims=[2], repeats=2, **FAST)
+    assert comp.setup["test_source"] == "official" and comp.meta["test_source"] == "official"
+    assert comp.setup["n_test"] == 40 and comp.setup["n_train"] == 150 and len(comp.X_test) == 40
+    np.testing.assert_array_equal(comp.y_test, y[150:190])
+    assert all(r.metrics["n_test"] == 40 for r in comp.runs) and [r.seed for r in comp.runs] == [0, 0, 1, 1]
+    # PCA fitted on all 150 training images, measured on the 40 test images
+    from latentzoo import PCA
+
+    direct = PCA(2).fit(comp.X_train).reconstruction_error(comp.X_test)
+    assert comp.runs[0].metrics["reconstruction_error"] == pytest.approx(direct, rel=1e-6)
+
+
+def test_test_data_gives_the_test_set_explicitly(tmp_path, digits):
+    X, y = digits
+    np.save(tmp_path / "train.npy", X[:120])
+    np.save(tmp_path / "test.npy", X[120:150])
+    comp = run_experiment(str(tmp_path / "train.npy"), ["pca"], latent_dims=[2], test_data=str(tmp_path / "test.npy"),
+                          **FAST)
+    assert comp.setup["test_source"].startswith("--test-data ") and comp.setup["n_test"] == 30
+    with pytest.raises(ValueError, match="features"):
+        np.save(tmp_path / "bad.npy", X[:30, :10])
+        run_experiment(str(tmp_path / "train.npy"), ["pca"], test_data=str(tmp_path / "bad.npy"), **FAST)

@@ -84,7 +84,7 @@ def test_a_clear_winner_is_marked_best(digits):
     assert pca["reconstruction_error"] == pytest.approx(np.mean(vals))
     assert pca["std"]["reconstruction_error"] == pytest.approx(np.std(vals, ddof=1))
     text = verdict(rows, compare(runs), runs)
-    assert any(s.startswith("reconstruction error: pca is best") for s in text)
+    assert text[0].startswith("reconstruction error: pca is best, ") and "p=" in text[0]
 
 
 def test_one_run_per_model_claims_nothing(digits):

@@ -42,8 +42,11 @@ def cpu_count() -> int:
 _WORKER: dict = {}
 
 
-def _init_worker(data, threads: int) -> None:
+def _init_worker(data, threads: int, log_level: int) -> None:
     from .runner import limit_threads
+
+    if log_level <= logging.INFO:  # -v: the workers' epoch lines reach the same stderr
+        logging.basicConfig(level=log_level, format="%(name)s: %(message)s")
 
     _WORKER["data"] = data
     _WORKER["threads"] = threads
@@ -67,7 +70,8 @@ def _local(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int):
 
     threads = max(1, cpu_count() // jobs)
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                               initializer=_init_worker, initargs=(data, threads))
+                               initializer=_init_worker,
+                               initargs=(data, threads, logging.getLogger().getEffectiveLevel()))
     try:
         futures = [pool.submit(_run_in_worker, task, split, n_importance) for task, split in calls]
         for fut in as_completed(futures):

@@ -138,33 +138,44 @@ def _fmt(v) -> str:
 
 def _pm(row, metric) -> str:
     s = row.get("std", {}).get(metric)
-    return _fmt(row.get(metric)) + ("" if s is None else f" ± {_fmt(s)}")
+    return _fmt(row.get(metric)) + ("" if s is None else f" ± {s:.2g}")
+
+
+def _clause(c, find, q, metric) -> str:
+    lead, second = find[(c["leader"], q)], find[(c["runner_up"], q)]
+    if c["verdict"] == "best":
+        return (f"{c['leader']} is best, {_pm(lead, metric)} against {c['runner_up']} {_pm(second, metric)} "
+                f"(p={c['p_value']:.2g})")
+    if c["verdict"] == "tied":
+        others = c["tied_with"]
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return (f"{c['leader']} leads with {_pm(lead, metric)} but is tied with {shown} "
+                f"(p={c['p_value']:.2g} against {c['runner_up']} {_pm(second, metric)})")
+    return f"{c['leader']} scores best in a single run ({_fmt(lead[metric])} against {c['runner_up']} " \
+           f"{_fmt(second[metric])}; no uncertainty known)"
 
 
 def verdict(rows: list[dict], comparisons: dict, runs, *, names: dict | None = None,
             ppca_evidence_q=None) -> list[str]:
-    """The report's opening sentences, generated from the comparisons and the runs' flags."""
+    """The report's opening sentences: per metric, the winner or the tie at each q, then the flags."""
     names = names or {}
     find = {(r["model"], r["latent_dim"]): r for r in rows}
     out = []
-    for q, per_metric in comparisons.items():
-        for metric, c in per_metric.items():
-            label = names.get(metric, metric.replace("_", " "))
-            lead, second = find[(c["leader"], int(q))], find[(c["runner_up"], int(q))]
-            at = f" at q={q}" if len(comparisons) > 1 else ""
-            gap = abs(lead[metric] - second[metric])
-            if c["verdict"] == "best":
-                out.append(f"{label}{at}: {c['leader']} is best, {_pm(lead, metric)} against {c['runner_up']}'s "
-                           f"{_pm(second, metric)} (a gap of {_fmt(gap)}; {c['test']}, p={c['p_value']:.2g} over "
-                           f"{c['n_pairs']} shared splits).")
-            elif c["verdict"] == "tied":
-                tied = ", ".join([c["leader"]] + c["tied_with"])
-                out.append(f"{label}{at}: {tied} are tied ({c['leader']} {_pm(lead, metric)}, {c['runner_up']} "
-                           f"{_pm(second, metric)}; {c['test']}, p={c['p_value']:.2g}: the gap is within the noise).")
-            else:
-                out.append(f"{label}{at}: {c['leader']} scores best ({_fmt(lead[metric])} against "
-                           f"{c['runner_up']}'s {_fmt(second[metric])}) in a single run: no uncertainty is "
-                           f"known, use --repeats 3 or more to test it.")
+    multi = len(comparisons) > 1
+    for metric in DIRECTIONS:
+        per_q = [(int(q), c[metric]) for q, c in comparisons.items() if metric in c]
+        if not per_q:
+            continue
+        label = names.get(metric, metric.replace("_", " "))
+        clauses = [(f"at q={q} " if multi else "") + _clause(c, find, q, metric) for q, c in per_q]
+        out.append(f"{label}: {'; '.join(clauses)}.")
+    tested = [c for per in comparisons.values() for c in per.values() if c["verdict"] != "single run"]
+    if tested:
+        n = max(c["n_pairs"] for c in tested)
+        out.append(f"Best means beyond the noise: a {TEST} of the leader against each model over the "
+                   f"{n} splits they share (± is one standard deviation over the runs).")
+    else:
+        out.append("One run per model: differences cannot be told from noise (use --repeats 3 or more).")
     flagged = [f"{r.model} q={r.latent_dim} repeat {r.repeat} ({', '.join(r.metrics['flags'])})"
                for r in runs if r.metrics.get("flags")]
     if flagged:

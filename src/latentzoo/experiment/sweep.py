@@ -103,9 +103,11 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
                                likelihood=likelihood, hidden=hidden)
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
+    # the running fit's epoch bar on a terminal (one fit at a time); with -v, epoch lines in logs
+    tty_bar = progress and sys.stderr.isatty() and jobs == 1 and backend == "local"
     for t in tasks:
         if "verbose" in t.overrides:
-            t.overrides["verbose"] = int(verbose)
+            t.overrides["verbose"] = int(verbose) or int(tty_bar)
     split_of = {sp.repeat: sp for sp in splits}
     done = {}
     for t in tasks:

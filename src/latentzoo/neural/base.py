@@ -284,18 +284,27 @@ class NeuralEstimator(LatentModel):
     def device_(self) -> torch.device:
         return next(self.module_.parameters()).device
 
-    def _batched(self, fn: Callable[[torch.Tensor], Any], X: np.ndarray, batch_size: int = 4096):
+    def _batched(self, fn: Callable[[torch.Tensor], Any], X: np.ndarray, batch_size: int = 4096,
+                 desc: str | None = None):
         """Apply ``fn`` to float32 row batches of ``X`` on the model's device, no grad.
 
         Memory stays bounded by the chunk size (the data are never all on the device).
         Returns the numpy concatenation of the outputs (tuples concatenated per entry).
+        ``desc`` names a long pass: its progress is shown (``verbose``) when it has 10+ batches.
         """
+        from .._progress import progress
+
         dev = self.device_
         outs = []
         self.module_.eval()
+        n_batches = -(-len(X) // batch_size)
+        show = int(self.verbose) if desc is not None and n_batches >= 10 else 0
+        bar = progress(n_batches, desc or "", verbose=show, unit="batches")
         with torch.no_grad():
             for _, chunk in iter_chunks(X, batch_size):
                 outs.append(fn(torch.as_tensor(chunk, device=dev)))
+                bar.update(1)
+        bar.close()
         if outs and isinstance(outs[0], tuple):
             return tuple(np.concatenate([o[k].cpu().numpy() for o in outs]) for k in range(len(outs[0])))
         return np.concatenate([o.cpu().numpy() for o in outs]) if outs else np.empty((0,))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,12 +219,12 @@ def estimate_loss(model, batches, inputs: dict, device: torch.device, precision:
 
 
 def _progress(cfg: EngineConfig, start: int):
-    from tqdm.auto import tqdm
+    """An epoch bar on a terminal; without one, a log line every tenth of ``max_epochs``."""
+    from .._progress import progress
 
     rank = _rank()
-    disable = cfg.verbose == 0 or rank != 0 or not sys.stderr.isatty()
-    return tqdm(total=cfg.max_epochs, initial=start, desc=cfg.desc, unit="epoch", disable=disable,
-                leave=False, dynamic_ncols=True)
+    return progress(cfg.max_epochs, f"{cfg.desc} epoch", verbose=cfg.verbose if rank == 0 else 0, initial=start,
+                    unit="epochs")
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -244,7 +244,7 @@ class VAE(NeuralEstimator):
             return self._batched(
                 lambda xb: importance_log_likelihood(xb, self.module_.encode(xb), self.module_.generative,
                                                      n_importance=n_importance, chunk=chunk),
-                X, batch_size=rows,
+                X, batch_size=rows, desc=f"importance sampling (k={n_importance})",
             )
 
     def _is_chunks(self, n: int, k: int, batch_size: int | None) -> tuple[int, int]:

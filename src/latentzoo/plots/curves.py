@@ -7,7 +7,7 @@ import numpy as np
 
 from ._style import FIGSIZE, PALETTE, as_model_dict, figure_and_axes, model_name
 
-__all__ = ["training_curves", "explained_variance", "explained_variance_ratio"]
+__all__ = ["training_curves", "explained_variance", "explained_variance_ratio", "latent_sweep"]
 
 logger = logging.getLogger(__name__)
 
@@ -122,4 +122,48 @@ def explained_variance(pca_model, ax=None, *, title=None):
     ax.legend(frameon=False, loc="center right")
     ax.set_title(title or f"{model_name(pca_model)}: explained variance "
                           f"({len(ratio)} components, {100 * cum[-1]:.1f}% in total)")
+    return fig
+
+
+def latent_sweep(rows, metric: str, *, ax=None, title=None, evidence_q=None, label=None):
+    """A metric against the latent dimension q: one line per model, error bars of one sd.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Summary rows of an experiment (``model``, ``latent_dim``, the metric's mean and
+        ``std[metric]``), as in metrics.json's ``models``.
+    metric : str
+    evidence_q : int, optional
+        PPCA's choice of q by Minka's (2000) evidence, drawn as a dotted vertical line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, ax = figure_and_axes(ax, figsize=(5.2, 3.6))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    drawn = 0
+    for i, name in enumerate(models):
+        pts = sorted((r["latent_dim"], r.get(metric), (r.get("std") or {}).get(metric))
+                     for r in rows if r["model"] == name and r.get(metric) is not None)
+        if not pts:
+            continue
+        q, v, s = zip(*pts)
+        err = [0.0 if e is None else e for e in s]
+        ax.errorbar(q, v, yerr=err, marker="o", ms=4, capsize=3, lw=1.4, color=PALETTE[i % len(PALETTE)],
+                    label=name)
+        drawn += 1
+    if not drawn:
+        raise ValueError(f"no model has a value of {metric!r} to draw")
+    qs = sorted({r["latent_dim"] for r in rows})
+    if len(qs) > 1 and qs[-1] / max(qs[0], 1) >= 8:
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(qs, [str(q) for q in qs])
+    if evidence_q is not None and qs[0] / 2 <= evidence_q <= qs[-1] * 2:
+        ax.axvline(evidence_q, color="k", ls=":", lw=1, label=f"PPCA evidence q={evidence_q}")
+    ax.set_xlabel("latent dimension q")
+    ax.set_ylabel(label or metric.replace("_", " "))
+    ax.set_title(title or (label or metric.replace("_", " ")) + " vs q", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     return fig

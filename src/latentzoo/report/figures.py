@@ -37,7 +37,7 @@ class RenderedFigure:
 class Section:
     key: str
     heading: str
-    intro: str
+    intro: str | Callable[[Comparison], str]
     builder: Callable[[Comparison], list]
 
 
@@ -203,8 +203,38 @@ def _score(comp):
              (lambda m=m: _plots().score_field(m, comp.X_test, density))) for n, m in models.items()]
 
 
+def _sweep(comp):
+    from ..experiment.stats import DIRECTIONS, METRIC_LABELS
+
+    if len({r["latent_dim"] for r in comp.summary}) < 2:
+        return []
+    out = []
+    for metric in list(DIRECTIONS) + ["active_units"]:
+        if not any(r.get(metric) is not None for r in comp.summary):
+            continue
+        label = METRIC_LABELS.get(metric, metric.replace("_", " "))
+        better = {"min": "lower is better", "max": "higher is better"}.get(DIRECTIONS.get(metric), "")
+        out.append((f"sweep_{metric}.png", f"{label}: mean ± 1 sd over the runs{'; ' + better if better else ''}.",
+                    (lambda metric=metric, label=label: _plots().latent_sweep(
+                        comp.summary, metric, label=label, evidence_q=comp.ppca_evidence_q))))
+    return out
+
+
+def sweep_intro(comp) -> str:
+    """The sweep section's text, with PPCA's evidence choice of q."""
+    text = ("Each metric against the latent dimension q, one line per model (the tables per q are in the "
+            "metrics section; the figures further down show the runs at q = 2 when the sweep has it).")
+    q = comp.ppca_evidence_q
+    if q is not None:
+        qs = sorted({r["latent_dim"] for r in comp.summary})
+        where = "dotted line" if qs[0] / 2 <= q <= qs[-1] * 2 else "outside the swept range, not drawn"
+        text += f" PPCA's own choice by Minka's (2000) evidence: q = {q} ({where})."
+    return text
+
+
 #: report sections in order; the metrics table and the setup are written by html.py
 SECTIONS: list[Section] = [
+    Section("sweep", "Latent-dimension sweep", sweep_intro, _sweep),
     Section("regularity", "Latent regularity",
             "Prior realism: draw latent points from the model's prior (models without one: from a Gaussian "
             "fitted to their training codes), decode them, and measure the mean distance to the nearest "

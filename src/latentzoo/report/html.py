@@ -142,13 +142,14 @@ def _img(f: RenderedFigure) -> str:
             f"<figcaption>{_e(f.caption)}</figcaption></figure>")
 
 
-def _sections(figures: list[RenderedFigure]) -> list[tuple[str, str, str]]:
+def _sections(comp: Comparison, figures: list[RenderedFigure]) -> list[tuple[str, str, str]]:
     out = []
     for sec in SECTIONS:
         figs = [f for f in figures if f.section == sec.key]
         if not figs:
             continue
-        intro = f"<p>{_e(sec.intro)}</p>" if sec.intro else ""
+        text = sec.intro(comp) if callable(sec.intro) else sec.intro
+        intro = f"<p>{_e(text)}</p>" if text else ""
         out.append((sec.key, sec.heading, intro + "<div class='figs'>" + "".join(map(_img, figs)) + "</div>"))
     return out
 
@@ -185,7 +186,7 @@ def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str |
     """The complete HTML page as a string."""
     names = ", ".join(r.name for r in comp.results)
     title = title or f"latentzoo: {names} on {comp.meta.get('name')}"
-    sections = [("metrics", "Metrics", _metrics_table(comp))] + _sections(figures) + [("setup", "Setup", _setup(comp))]
+    sections = [("metrics", "Metrics", _metrics_table(comp))] + _sections(comp, figures) + [("setup", "Setup", _setup(comp))]
     nav = "<nav>" + "".join(f"<a href='#{k}'>{_e(h)}</a>" for k, h, _ in sections) + "</nav>"
     lead = (f"<p class='lead'>Data <b>{_e(str(comp.meta.get('name')))}</b> "
             f"({comp.meta.get('n_samples')} x {comp.meta.get('n_features')}); models: {_e(names)}.</p>")

@@ -1,0 +1,63 @@
+"""Progress of long loops: a tqdm bar on a terminal, a log line every tenth of the way otherwise.
+
+Without a terminal (logs, CI, a notebook's stderr) a bar is noise, so :func:`progress`
+returns a :class:`LogProgress` that writes ``desc: i/total, elapsed, ETA`` through
+:mod:`logging` (INFO) about ten times; ``verbose=0`` shows nothing either way.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+__all__ = ["progress", "LogProgress"]
+
+logger = logging.getLogger("latentzoo.progress")
+
+
+def _duration(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class LogProgress:
+    """A tqdm-like counter that logs about ``lines`` times over ``total`` steps."""
+
+    def __init__(self, total: int, desc: str, *, initial: int = 0, unit: str = "it", lines: int = 10):
+        self.total, self.desc, self.n, self.unit = int(total), desc, int(initial), unit
+        self.every = max(1, self.total // max(1, lines))
+        self.t0 = time.perf_counter()
+        self.start = self.n
+        self.postfix = ""
+
+    def set_postfix(self, **kw) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in kw.items())
+
+    def set_postfix_str(self, s: str) -> None:
+        self.postfix = s
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        if self.n % self.every and self.n != self.total:
+            return
+        elapsed = time.perf_counter() - self.t0
+        done = self.n - self.start
+        eta = elapsed / done * (self.total - self.n) if done else 0.0
+        extra = f" ({self.postfix})" if self.postfix else ""
+        logger.info("%s: %d/%d %s, %s elapsed, ETA %s%s", self.desc, self.n, self.total, self.unit,
+                    _duration(elapsed), _duration(eta), extra)
+
+    def close(self) -> None:
+        pass
+
+
+def progress(total: int, desc: str, *, verbose: int = 1, initial: int = 0, unit: str = "it", leave: bool = False):
+    """A tqdm bar on a terminal (stderr), log lines otherwise, nothing for ``verbose=0``."""
+    from tqdm.auto import tqdm
+
+    if verbose and sys.stderr.isatty():
+        return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, dynamic_ncols=True,
+                    file=sys.stderr)
+    if verbose:
+        return LogProgress(total, desc, initial=initial, unit=unit)
+    return tqdm(total=total, disable=True)
