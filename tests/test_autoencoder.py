@@ -213,6 +213,8 @@ def test_bernoulli_needs_unit_interval():
     ("image_shape", (8,), "image_shape"),
     ("encoder", "mlp", "encoder"),
     ("n_components", 0, "n_components"),
+    ("lr", "fast", "lr"),  # a value of the wrong type entirely: a ValueError too (as documented)
+    ("max_epochs", 2.5, "max_epochs"),
 ])
 def test_bad_parameters_are_clear_errors(param, value, match):
     with pytest.raises(ValueError, match=f"invalid value for parameter '{match}'"):

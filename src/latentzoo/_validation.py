@@ -111,9 +111,9 @@ def validate_params(estimator) -> None:
     """Check every constructor parameter against ``estimator._parameter_constraints``.
 
     Each entry maps a parameter name to a list of constraints; ``None`` in the list
-    means the value ``None`` is allowed. Raises ``ValueError`` (or ``TypeError`` for a
-    value of the wrong type entirely) naming the estimator, the parameter and the
-    accepted values.
+    means the value ``None`` is allowed. Raises ``ValueError`` for any rejected value,
+    of a wrong type as well as out of range (scikit-learn's ``InvalidParameterError`` is
+    a ``ValueError`` too), naming the estimator, the parameter and the accepted values.
     """
     constraints = getattr(estimator, "_parameter_constraints", {})
     params = estimator.get_params(deep=False)

@@ -15,6 +15,7 @@ from torch import nn
 from .._validation import Callable_, Instance, Interval, Options
 from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
+from .settings import document_settings
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput
 from .jacobian import ESTIMATORS, jacobian_frobenius_sq
@@ -73,6 +74,7 @@ class AutoencoderModule(nn.Module):
 
 
 @register_model("ae", description="undercomplete autoencoder: nonlinear encoder/decoder trained by reconstruction")
+@document_settings
 class Autoencoder(NeuralEstimator):
     """Autoencoder with optional input corruption (DAE) and Jacobian penalty (CAE).
 
@@ -119,9 +121,7 @@ class Autoencoder(NeuralEstimator):
         the decoder (B, n_components) to the likelihood's raw parameters. ``hidden``,
         ``architecture`` and ``activation`` are then ignored; such a model cannot be
         saved with :meth:`save` (save ``module_.state_dict()`` instead).
-    lr, lr_schedule, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
-    checkpoint_dir, checkpoint_every, random_state, verbose
-        Training engine settings (:class:`~latentzoo.neural.base.NeuralEstimator`).
+    %(training_settings)s
 
     Attributes
     ----------
@@ -260,7 +260,7 @@ class Autoencoder(NeuralEstimator):
     def save(self, path) -> None:
         """Save to one ``.safetensors`` file (see :meth:`LatentModel.save`).
 
-        A ``Corruption`` instance given as ``noise`` is stored as its spec string
+        ``Corruption`` and ``Likelihood`` instances are stored as their spec strings
         (``"masking:0.25"``). Models built from user ``encoder``/``decoder`` modules
         cannot be saved (no pickled code in model files): save ``module_.state_dict()``.
         """
@@ -270,11 +270,7 @@ class Autoencoder(NeuralEstimator):
                 "(model files hold no code); save its weights with "
                 "torch.save(model.module_.state_dict(), path) instead"
             )
-        est = self
-        if self.noise is not None and not isinstance(self.noise, str):
-            est = copy.copy(self)
-            est.noise = make_corruption(self.noise).spec()
-        super(Autoencoder, est).save(path)
+        super().save(path)
 
     # -------------------------------------------------------------- contract
     def _expected_failed_checks(self) -> dict:

@@ -1,4 +1,4 @@
-"""What every neural estimator shares: engine parameters, ``fit``, devices, persistence.
+"""What every neural estimator shares: training settings, ``fit``, devices, persistence.
 
 Subclasses (:class:`~latentzoo.neural.autoencoder.Autoencoder`,
 :class:`~latentzoo.neural.vae.VAE`) write their own ``__init__`` (scikit-learn needs the
@@ -9,6 +9,7 @@ inputs of the training loop (the VAE's KL weight) come from ``_schedules()``.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 from contextlib import contextmanager
 import json
@@ -21,12 +22,17 @@ import numpy as np
 import torch
 from torch.distributions import constraints
 
-from .._validation import Callable_, Instance, Interval, Options, check_finite
+from .._validation import check_finite
 from ..base import LatentModel
-from .engine import LR_SCHEDULES, ArrayBatches, EngineConfig, TensorBatches, resolve_device, train
+from .corruption import Corruption
+from .engine import ArrayBatches, TensorBatches, resolve_device, train
 from .likelihoods import Likelihood, make_likelihood, support_words
+from .settings import ENGINE_CONSTRAINTS, RESUME_FREE, document_settings, engine_config
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
+
+#: families chosen by a spec string, saved as their ``spec()``
+_SPEC_FAMILIES = (Likelihood, Corruption)
 
 
 def is_sizes(v) -> bool:
@@ -39,31 +45,6 @@ def is_image_shape(v) -> bool:
     """A (height, width) pair of positive ints."""
     return is_sizes(v) and len(v) == 2
 
-
-def _is_device(v) -> bool:
-    if v == "auto" or isinstance(v, torch.device):
-        return True
-    torch.device(v)
-    return True
-
-
-ENGINE_CONSTRAINTS = {
-    "lr": [Interval("real", 0, None, closed="neither")],
-    "lr_schedule": [Options(tuple(LR_SCHEDULES)), None],
-    "batch_size": [Interval("int", 1, None)],
-    "max_epochs": [Interval("int", 1, None)],
-    "validation_fraction": [Interval("real", 0, 1, closed="left")],
-    "patience": [Interval("int", 1, None), None],
-    "device": [Callable_(_is_device, "'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device")],
-    "precision": [Options(("32", "bf16", "fp16"))],
-    "compile": [Options((True, False))],
-    "checkpoint_dir": [Instance((str,), "a folder path (str)"), None],
-    "checkpoint_every": [Interval("int", 1, None)],
-    "random_state": [Interval("int", 0, 2**32 - 1), Instance((np.random.RandomState,)), None],
-    "verbose": [Interval("int", 0, None), Options((True, False))],
-}
-
-ENGINE_PARAMS = tuple(ENGINE_CONSTRAINTS)
 
 #: rows per chunk when validating or evaluating data chunk by chunk
 CHUNK_ROWS = 4096
@@ -120,37 +101,21 @@ def _prepare_checkpoint_dir(folder: str) -> None:
         debris.unlink(missing_ok=True)
 
 
+@document_settings
 class NeuralEstimator(LatentModel):
     """Base of the PyTorch models: one training engine, safe persistence, any device.
 
-    The engine parameters every neural estimator takes:
+    The training settings every neural estimator takes (one table,
+    :data:`~latentzoo.neural.settings.TRAINING_SETTINGS`):
 
-    lr : float, default=1e-3
-        Adam's learning rate.
-    lr_schedule : {None, "plateau", "cosine"}, default=None
-        Per-epoch schedule: "plateau" halves the rate when the monitored loss has not
-        improved for a third of ``patience`` epochs; "cosine" anneals it to lr/1000 over
-        ``max_epochs``. The rates used are in ``history_["lr"]``.
-    batch_size, max_epochs : int
-    validation_fraction : float in [0, 1)
-        Held out for early stopping (0: the training loss is watched).
-    patience : int or None
-        Epochs without improvement before stopping (the best weights are restored).
-    device : "auto", "cpu", "cuda", "cuda:N" or torch.device
-    precision : {"32", "bf16", "fp16"}
-        Autocast precision (fp32 master weights; a gradient scaler for fp16).
-    compile : bool
-        Train through ``torch.compile``.
-    checkpoint_dir : str or None; checkpoint_every : int
-        Atomic checkpoints every N epochs; ``fit(X, resume=True)`` continues from them.
-    random_state : int, RandomState or None
-    verbose : int
-        0: no progress bar.
+    Parameters
+    ----------
+    %(training_settings)s
     """
 
     _fitted_attr = "module_"
     #: parameters that may change between a checkpoint and its resumption
-    _resume_free_params = ("max_epochs", "verbose", "checkpoint_dir", "checkpoint_every", "device")
+    _resume_free_params = RESUME_FREE
 
     # -------------------------------------------------------------- to be implemented
     def _build_module(self, n_features: int, likelihood: Likelihood) -> torch.nn.Module:
@@ -229,13 +194,7 @@ class NeuralEstimator(LatentModel):
             _prepare_checkpoint_dir(self.checkpoint_dir)
         seed = self._seed()
         device = resolve_device(self.device)
-        cfg = EngineConfig(
-            lr=self.lr, lr_schedule=self.lr_schedule, batch_size=self.batch_size, max_epochs=self.max_epochs,
-            patience=self.patience, precision=self.precision, compile=bool(self.compile),
-            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
-            verbose=int(self.verbose), desc=type(self).__name__,
-            fingerprint=self._fingerprint(X, seed),
-        )
+        cfg = engine_config(self, desc=type(self).__name__, fingerprint=self._fingerprint(X, seed))
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
             module = self._build_module(X.shape[1], likelihood).to(device)
             tr, va = self._split(len(X), seed)
@@ -322,12 +281,22 @@ class NeuralEstimator(LatentModel):
         return self
 
     # -------------------------------------------------------------- persistence
-    _extra_fitted_meta: tuple[str, ...] = ()
+    def save(self, path) -> None:
+        """Save to one ``.safetensors`` file (see :meth:`LatentModel.save`).
+
+        A family member given as an instance (``likelihood=Gaussian(0.1)``,
+        ``noise=Masking(0.25)``) is stored as its ``spec()`` string, from which its
+        registry builds an equal one at :func:`~latentzoo.load`.
+        """
+        est = copy.copy(self)
+        for name, value in self.get_params(deep=False).items():
+            if isinstance(value, _SPEC_FAMILIES):
+                setattr(est, name, value.spec())
+        super(NeuralEstimator, est).save(path)
 
     def _get_fitted_state(self):
         tensors = {f"module.{k}": v for k, v in self.module_.state_dict().items()}
         meta = {"n_features_in_": int(self.n_features_in_), "history_": self.history_}
-        meta.update({k: getattr(self, k) for k in self._extra_fitted_meta})
         return tensors, meta
 
     def _set_fitted_state(self, tensors, meta):
@@ -336,8 +305,6 @@ class NeuralEstimator(LatentModel):
             if isinstance(getattr(self, name, None), list):
                 setattr(self, name, tuple(getattr(self, name)))
         self.n_features_in_ = int(meta["n_features_in_"])
-        for k in self._extra_fitted_meta:
-            setattr(self, k, meta[k])
         likelihood = make_likelihood(self.likelihood)
         module = self._build_module(self.n_features_in_, likelihood)
         state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}

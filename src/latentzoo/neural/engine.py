@@ -5,7 +5,8 @@ A model is a ``torch.nn.Module`` whose ``forward(x, **inputs)`` returns a :class
 objective (the VAE's KL weight beta_t of a warm-up, see :func:`linear_warmup`) are
 *schedules of the loop*: ``train(..., schedules={"kl_weight": f})`` passes
 ``kl_weight=f(epoch)`` to every training and validation step of the epoch and records the
-value in ``history[name]``. The loop, read top to bottom: shuffle, slice batches, step
+value in ``history[name]``. What the loop reads is an :class:`EngineConfig`, made from the
+one table of training settings (:mod:`latentzoo.neural.settings`). The loop, read top to bottom: shuffle, slice batches, step
 Adam, estimate the validation loss, stop early and restore the best weights, checkpoint
 every few epochs so a killed fit can resume and end where an uninterrupted one would.
 
@@ -22,7 +23,6 @@ import copy
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -32,11 +32,13 @@ import torch.distributed as dist
 
 from ..distributed import rank as _rank, world_size as _world_size
 from .checkpoint import load_checkpoint, save_checkpoint
+from .schedules import LR_SCHEDULES, linear_warmup, step_lr_schedule
+from .settings import EngineConfig
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["LossOutput", "TrainingDiverged", "EngineConfig", "train", "resolve_device",
-           "TensorBatches", "ArrayBatches", "linear_warmup"]
+           "TensorBatches", "ArrayBatches", "linear_warmup", "LR_SCHEDULES"]  # the last two: from .schedules
 
 
 class LossOutput(NamedTuple):
@@ -48,22 +50,6 @@ class LossOutput(NamedTuple):
 
 class TrainingDiverged(RuntimeError):
     """The training loss became NaN or infinite."""
-
-
-@dataclass
-class EngineConfig:
-    lr: float = 1e-3
-    batch_size: int = 128
-    max_epochs: int = 100
-    patience: int | None = 10
-    precision: str = "32"  # "32", "bf16", "fp16"
-    compile: bool = False
-    checkpoint_dir: str | None = None
-    checkpoint_every: int = 1
-    verbose: int = 1
-    desc: str = "fit"
-    fingerprint: str = ""  # identifies model + data; a checkpoint must match to resume
-    lr_schedule: str | None = None  # None, "plateau" or "cosine" (see LR_SCHEDULES)
 
 
 def resolve_device(device) -> torch.device:
@@ -81,38 +67,6 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-# ----------------------------------------------------------------------------- lr schedule
-def _plateau(opt, cfg: EngineConfig):
-    # halve the rate when the monitored loss has not improved for a third of the early-
-    # stopping patience, so the rate decays a few times before training stops
-    wait = max(1, (cfg.patience or 9) // 3)
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=wait, min_lr=cfg.lr * 1e-3)
-
-
-def _cosine(opt, cfg: EngineConfig):
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr * 1e-3)
-
-
-#: learning-rate schedules, stepped once per epoch: name -> (optimiser, config) -> scheduler
-LR_SCHEDULES = {"plateau": _plateau, "cosine": _cosine}
-
-
-def linear_warmup(value: float, epochs: int) -> Callable[[int], float]:
-    """Per-epoch schedule ``value * min(1, (epoch + 1) / epochs)`` (epochs counted from 0).
-
-    A linear ramp reaching ``value`` at epoch ``epochs - 1``; ``epochs = 0`` gives the
-    constant ``value``. The VAE's KL warm-up (Bowman et al., 2016; Sonderby et al., 2016).
-    """
-    if epochs > 0:
-        return lambda epoch: value * min(1.0, (epoch + 1) / epochs)
-    return lambda epoch: value
-
-
-def _step_schedule(sched, monitored: float) -> None:
-    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        sched.step(monitored)
-    elif sched is not None:
-        sched.step()
 
 
 # ----------------------------------------------------------------------------- batches
@@ -351,7 +305,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
                 f"training diverged at epoch {epoch + 1}: the {'validation' if val_stats else 'training'} "
                 f"loss is {monitored}; try a smaller learning rate than lr={cfg.lr}"
             )
-        _step_schedule(sched, monitored)
+        step_lr_schedule(sched, monitored)
         history.setdefault("lr", []).append(opt.param_groups[0]["lr"])  # the rate of the next epoch
         if monitored < best["loss"]:
             best = {"loss": monitored, "epoch": epoch, "state": copy.deepcopy(module.state_dict())}

@@ -25,6 +25,7 @@ from .engine import linear_warmup
 from .likelihoods import Likelihood, is_valid_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
 from .objectives import OBJECTIVES
+from .settings import document_settings
 from .vae_module import POSTERIORS, VAEModule
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def _seeded(random_state, device: torch.device):
 
 
 @register_model("vae", description="variational autoencoder: Gaussian posterior, N(0, I) prior, ELBO or IWAE")
+@document_settings
 class VAE(NeuralEstimator):
     """Variational autoencoder trained on the (beta-weighted) ELBO or the IWAE bound.
 
@@ -92,9 +94,7 @@ class VAE(NeuralEstimator):
         then the raw scale s = 1e-4 + softplus(raw)); the decoder maps (N, q) ->
         (N, n_params * D). They are deep-copied at ``fit``; a model using them cannot be
         saved (no pickled code in model files).
-    lr, lr_schedule, batch_size, max_epochs, validation_fraction, patience, device, precision, compile,
-    checkpoint_dir, checkpoint_every, random_state, verbose :
-        Engine parameters, see :class:`~latentzoo.neural.base.NeuralEstimator`.
+    %(training_settings)s
 
     Attributes
     ----------
