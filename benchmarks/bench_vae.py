@@ -76,7 +76,7 @@ def paper_vae(**params):
 
 def train(objective: str, k: int, X: np.ndarray, minutes: float, seed: int, max_epochs_cap: int,
           lr_schedule: str | None = None, patience: int = 10):
-    kw = dict(objective=objective, n_samples=k, lr_schedule=lr_schedule, patience=patience, random_state=seed)
+    kw = dict(objective=objective, n_particles=k, lr_schedule=lr_schedule, patience=patience, random_state=seed)
     # time two epochs with a throwaway fit, then train from scratch with max_epochs chosen
     # so that the timing and the fit together end within the budget (a resumed 1-epoch fit
     # would fix a cosine schedule's period at one epoch)

@@ -70,7 +70,7 @@ def test_linear_gaussian_vae_with_the_exact_posterior_gives_the_ppca_density():
     for k in (1, 10, 100):  # constant importance weights: exact for every k
         np.testing.assert_allclose(vae.score_samples(X, n_importance=k), exact, atol=1e-4)
     # and then the ELBO is tight too (its reconstruction term is a Monte Carlo mean)
-    assert abs(vae.elbo(X, n_samples=5000).mean() - exact.mean()) < 0.01
+    assert abs(vae.elbo(X, n_draws=5000).mean() - exact.mean()) < 0.01
 
 
 @pytest.mark.parametrize("objective, term", [("iwae", "iwae"), ("elbo", "elbo")])
@@ -159,7 +159,7 @@ def test_interpolation_is_linear_for_a_linear_decoder_and_ends_at_the_posterior_
 # ---------------------------------------------------------------------- bounds on a trained model
 def test_elbo_below_iwae_below_log_likelihood_on_digits(digits_vae, digits_split):
     _, Xte = digits_split
-    elbo = digits_vae.elbo(Xte, n_samples=200, random_state=1)
+    elbo = digits_vae.elbo(Xte, n_draws=200, random_state=1)
     iw5 = digits_vae.score_samples(Xte, n_importance=5, random_state=2)
     iw50 = digits_vae.score_samples(Xte, n_importance=50, random_state=3)
     logp = digits_vae.score_samples(Xte, n_importance=1000, random_state=4)
@@ -248,20 +248,35 @@ def test_iwae_with_one_sample_is_the_elbo_objective(digits_vae, digits_split):
 
 def test_iwae_objective_trains_and_logs_its_bound(digits_split):
     Xtr, _ = digits_split
-    h = VAE(n_components=2, hidden=(8,), objective="iwae", n_samples=5, max_epochs=2, **FAST).fit(Xtr[:200]).history_
+    h = VAE(n_components=2, hidden=(8,), objective="iwae", n_particles=5, max_epochs=2, **FAST).fit(Xtr[:200]).history_
     assert np.allclose(h["train_iwae"], -np.array(h["train_loss"]))
     assert all(b >= e for b, e in zip(h["val_iwae"], h["val_elbo"]))  # IWAE_5 >= ELBO on the same draws
 
 
 # ---------------------------------------------------------------------- errors, persistence
 @pytest.mark.parametrize("param, value", [
-    ("beta", 0.0), ("beta", -1.0), ("n_samples", 0), ("objective", "wake-sleep"), ("likelihood", "poisson"),
+    ("beta", 0.0), ("beta", -1.0), ("n_particles", 0), ("objective", "wake-sleep"),
+    pytest.param("n_samples", 0, marks=pytest.mark.filterwarnings("ignore:VAE.n_samples=:DeprecationWarning")),
+    ("likelihood", "poisson"),
     ("kl_warmup", -1), ("hidden", (0,)),
 ])
 def test_bad_parameters_name_the_parameter(param, value):
     X = np.random.default_rng(0).random((20, 3))
     with pytest.raises(ValueError, match=param):
         VAE(**{param: value}, **FAST).fit(X)
+
+
+def test_the_old_n_samples_keywords_work_with_a_deprecation_warning(digits_split):
+    """n_samples meant three things; training draws are now n_particles, ELBO draws n_draws
+    (sample(n_samples) keeps scikit-learn's meaning: rows). The old keywords give the same results."""
+    Xtr, _ = digits_split
+    kw = dict(n_components=2, hidden=(8,), objective="iwae", max_epochs=2, **FAST)
+    new = VAE(n_particles=3, **kw).fit(Xtr[:100])
+    with pytest.warns(DeprecationWarning, match="n_particles"):
+        old = VAE(n_samples=3, **kw).fit(Xtr[:100])
+    assert old.module_.n_particles == 3 and _untimed(old.history_) == _untimed(new.history_)
+    with pytest.warns(DeprecationWarning, match="n_draws"):
+        np.testing.assert_array_equal(new.elbo(Xtr[:20], n_samples=4), new.elbo(Xtr[:20], n_draws=4))
 
 
 def test_bernoulli_needs_unit_interval_data():
@@ -275,8 +290,8 @@ def test_method_arguments_are_checked(digits_vae, digits_split):
     Xtr, _ = digits_split
     with pytest.raises(ValueError, match="n_importance"):
         digits_vae.score_samples(Xtr[:3], n_importance=0)
-    with pytest.raises(ValueError, match="n_samples"):
-        digits_vae.elbo(Xtr[:3], n_samples=0)
+    with pytest.raises(ValueError, match="n_draws"):
+        digits_vae.elbo(Xtr[:3], n_draws=0)
 
 
 def test_score_samples_is_deterministic_and_independent_of_chunking(digits_vae, digits_split):
@@ -314,7 +329,7 @@ def test_save_load_round_trip(digits_vae, digits_split, tmp_path):
 
 def test_resume_equals_an_uninterrupted_fit(digits_split, tmp_path):
     Xtr, _ = digits_split
-    kw = dict(n_components=2, hidden=(8,), n_samples=2, kl_warmup=3, patience=None, batch_size=64, **FAST)
+    kw = dict(n_components=2, hidden=(8,), n_particles=2, kl_warmup=3, patience=None, batch_size=64, **FAST)
     full = VAE(max_epochs=5, checkpoint_dir=str(tmp_path / "full"), **kw).fit(Xtr[:200])
     VAE(max_epochs=2, checkpoint_dir=str(tmp_path / "part"), **kw).fit(Xtr[:200])
     res = VAE(max_epochs=5, checkpoint_dir=str(tmp_path / "part"), **kw).fit(Xtr[:200], resume=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import logging
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -55,9 +56,9 @@ class VAE(NeuralEstimator):
 
         -(E_q[log p(x|z)] - beta_t * KL(q(z|x) || p(z)))           (objective="elbo")
 
-    with the expectation averaged over ``n_samples`` reparametrised draws and the KL in
+    with the expectation averaged over ``n_particles`` reparametrised draws and the KL in
     closed form, or -logmeanexp_k [log p(x|z_k) + beta_t (log p(z_k) - log q(z_k|x))]
-    with k = ``n_samples`` (objective="iwae", Burda et al., 2016).
+    with k = ``n_particles`` (objective="iwae", Burda et al., 2016).
 
     Parameters
     ----------
@@ -72,8 +73,10 @@ class VAE(NeuralEstimator):
         "bernoulli" (data in [0, 1]), "gaussian[:sigma]", "gaussian-learned", "laplace[:b]".
     beta : float, default=1.0
         Weight of the KL term (beta > 1: beta-VAE).
-    n_samples : int, default=1
-        Posterior samples per data point in the training objective (k for IWAE).
+    n_particles : int, default=1
+        Posterior draws per data point in the training objective (k for IWAE; Pyro's
+        ``num_particles``). Not the draws of :meth:`elbo` (``n_draws``), of
+        :meth:`score_samples` (``n_importance``) or the rows of :meth:`sample` (``n_samples``).
     objective : {"elbo", "iwae"}, default="elbo"
     kl_warmup : int, default=0
         If > 0, epoch t (from 0) uses beta_t = beta * min(1, (t + 1) / kl_warmup), a
@@ -95,6 +98,8 @@ class VAE(NeuralEstimator):
         (N, n_params * D). They are deep-copied at ``fit``; a model using them cannot be
         saved (no pickled code in model files).
     %(training_settings)s
+    n_samples : int, optional
+        Deprecated name of ``n_particles`` (a DeprecationWarning at ``fit``); it wins when set.
 
     Attributes
     ----------
@@ -131,7 +136,8 @@ class VAE(NeuralEstimator):
         "likelihood": [Callable_(is_valid_likelihood, "a registered likelihood name, e.g. 'bernoulli', "
                                                       "'gaussian:0.1', or a Likelihood")],
         "beta": [Interval("real", 0, None, closed="neither")],
-        "n_samples": [Interval("int", 1, None)],
+        "n_particles": [Interval("int", 1, None)],
+        "n_samples": [Interval("int", 1, None), Options(("deprecated",))],
         "objective": [Options(tuple(OBJECTIVES))],
         "kl_warmup": [Interval("int", 0, None)],
         "posterior_family": [Callable_(lambda v: v in POSTERIORS, "a registered posterior family, e.g. 'normal' or 'laplace'")],
@@ -142,18 +148,18 @@ class VAE(NeuralEstimator):
     }
 
     def __init__(self, n_components=2, *, hidden=(256, 128), architecture="mlp", activation="relu",
-                 likelihood="bernoulli", beta=1.0, n_samples=1, objective="elbo", kl_warmup=0,
+                 likelihood="bernoulli", beta=1.0, n_particles=1, objective="elbo", kl_warmup=0,
                  posterior_family="normal", image_shape=None, encoder=None, decoder=None, lr=1e-3,
                  lr_schedule=None, batch_size=128, max_epochs=100, validation_fraction=0.1, patience=10,
                  device="auto", precision="32", compile=False, checkpoint_dir=None, checkpoint_every=1,
-                 random_state=None, verbose=1):
+                 random_state=None, verbose=1, n_samples="deprecated"):
         self.n_components = n_components
         self.hidden = hidden
         self.architecture = architecture
         self.activation = activation
         self.likelihood = likelihood
         self.beta = beta
-        self.n_samples = n_samples
+        self.n_particles = n_particles
         self.objective = objective
         self.kl_warmup = kl_warmup
         self.posterior_family = posterior_family
@@ -173,6 +179,7 @@ class VAE(NeuralEstimator):
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.verbose = verbose
+        self.n_samples = n_samples
 
     # ------------------------------------------------------------------ engine hooks
     def _build_module(self, n_features: int, likelihood: Likelihood) -> VAEModule:
@@ -183,8 +190,19 @@ class VAE(NeuralEstimator):
             build_encoder(self.architecture, n_features, 2 * q, **kw)
         dec = copy.deepcopy(self.decoder) if self.decoder is not None else \
             build_decoder(self.architecture, q, n_features, n_params=likelihood.n_params, **kw)
-        return VAEModule(enc, dec, likelihood, q, n_particles=int(self.n_samples), objective=self.objective,
+        return VAEModule(enc, dec, likelihood, q, n_particles=self._n_particles(), objective=self.objective,
                          posterior=self.posterior_family)
+
+    def _n_particles(self) -> int:
+        return int(self.n_particles if self.n_samples == "deprecated" else self.n_samples)
+
+    def fit(self, X, y=None, *, resume: bool = False):
+        if self.n_samples != "deprecated":
+            warnings.warn("VAE(n_samples=...) is deprecated: the training draws are now n_particles "
+                          "(n_samples is used this time)", DeprecationWarning, stacklevel=2)
+        return super().fit(X, y, resume=resume)
+
+    fit.__doc__ = NeuralEstimator.fit.__doc__
 
     def _schedules(self) -> dict:
         # the KL weight beta_t of every epoch: a schedule of the loop, not a method of the network
@@ -213,16 +231,20 @@ class VAE(NeuralEstimator):
         return self._batched(lambda zb: self.module_.generative(zb)["px"].mean, Z)
 
     # ------------------------------------------------------------------ likelihood
-    def elbo(self, X, n_samples: int = 1, random_state=0) -> np.ndarray:
+    def elbo(self, X, n_draws: int = 1, random_state=0, *, n_samples: int | None = None) -> np.ndarray:
         """Per-row ELBO with beta = 1 (whatever the training beta), nats.
 
-        E_q[log p(x|z)] (mean over ``n_samples`` draws) - KL(q(z|x) || p(z)) (closed form).
-        ``random_state`` seeds the draws (default 0: repeatable; None: torch's global RNG).
+        E_q[log p(x|z)] (mean over ``n_draws`` draws) - KL(q(z|x) || p(z)) (closed form
+        where registered). ``random_state`` seeds the draws (default 0: repeatable; None:
+        torch's global RNG). ``n_samples`` is the deprecated name of ``n_draws``.
         """
+        if n_samples is not None:
+            warnings.warn("elbo(n_samples=...) is deprecated: use n_draws", DeprecationWarning, stacklevel=2)
+            n_draws = n_samples
         X = self._data(X)
-        _check_count("n_samples", n_samples)
+        _check_count("n_draws", n_draws)
         with _seeded(random_state, self.device_):
-            return self._batched(lambda xb: self.module_.elbo(xb, n_samples), X).astype(np.float64)
+            return self._batched(lambda xb: self.module_.elbo(xb, n_draws), X).astype(np.float64)
 
     def score_samples(self, X, n_importance: int = 1000, batch_size: int | None = None,
                       random_state=0) -> np.ndarray:
@@ -256,7 +278,8 @@ class VAE(NeuralEstimator):
 
     # ------------------------------------------------------------------ generation
     def sample(self, n_samples: int = 1, random_state=None, *, mean: bool = True) -> np.ndarray:
-        """Generate: z ~ N(0, I), then the decoder mean E[x|z] (``mean=True``) or x ~ p(x|z)."""
+        """Generate ``n_samples`` rows (scikit-learn's meaning, as ``GaussianMixture.sample``):
+        z ~ N(0, I), then the decoder mean E[x|z] (``mean=True``) or x ~ p(x|z)."""
         self._check_fitted()
         _check_count("n_samples", n_samples)
         dev = self.device_
