@@ -28,12 +28,6 @@ def _same_weights(a, b):
     return all(torch.equal(p, q) for p, q in zip(a.module_.parameters(), b.module_.parameters()))
 
 
-def test_presets_registered():
-    assert MODELS["ae"].cls is Autoencoder
-    assert MODELS["dae"].make().noise == "gaussian:0.2"
-    assert MODELS["cae"].make().contractive > 0
-
-
 def test_linear_autoencoder_spans_pca_subspace(digits):
     # Baldi & Hornik (1989): the optimal linear AE reconstructs by projecting on the top-q PCs
     X, _ = digits
@@ -226,4 +220,3 @@ def test_inverse_transform_checks_code_width(digits):
     ae = Autoencoder(2, hidden=(8,), max_epochs=1, **FAST).fit(X[:100])
     with pytest.raises(ValueError, match="n_components=2"):
         ae.inverse_transform(np.zeros((3, 5)))
-    assert ae.score(X[:50]) == pytest.approx(-ae.reconstruction_error(X[:50]))

@@ -47,12 +47,17 @@ def _train(cfg, val=True, module=None, **kw):
     return module, hist
 
 
-def test_history_keys_and_lengths():
-    _, h = _train(EngineConfig(lr=0.1, max_epochs=4, patience=None, verbose=0))
-    assert {"train_loss", "val_loss", "train_sq", "val_sq", "best_epoch", "stopped_epoch"} <= set(h)
-    assert len(h["train_loss"]) == len(h["val_loss"]) == len(h["train_sq"]) == 4 == h["stopped_epoch"]
-    # the loss is the mean of the per-sample term here, so the logged means agree
-    assert h["train_loss"] == pytest.approx(h["train_sq"])
+def test_history_holds_the_per_row_means_of_each_epoch():
+    """With a vanishing rate w stays 0: every epoch's training loss is mean(x^2) over all 70 rows
+    (four batches of 16 and one of 6: the batches are weighted by their sizes), the validation
+    loss (0 - 3)^2 = 9."""
+    data = _data(70)
+    h = train(Toy(), data, _data(16), EngineConfig(lr=1e-12, max_epochs=3, patience=None, verbose=0), seed=0,
+              device=torch.device("cpu"))
+    mean_sq = [float(data.X.double().pow(2).mean())] * 3
+    assert h["train_loss"] == pytest.approx(mean_sq, rel=1e-6) and h["train_sq"] == pytest.approx(mean_sq, rel=1e-6)
+    assert h["val_loss"] == pytest.approx([9.0] * 3)
+    assert len(h["lr"]) == len(h["epoch_time"]) == 3 == h["stopped_epoch"]
 
 
 def test_early_stopping_restores_best_weights_and_respects_patience():
