@@ -67,8 +67,6 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-
-
 # ----------------------------------------------------------------------------- batches
 def _epoch_order(n: int, generator: torch.Generator | None) -> torch.Tensor:
     """This rank's row order for one epoch: a permutation (``generator`` None: in order),
