@@ -223,7 +223,7 @@ AE_BAD = [
     ("noise", "masking:1.5", "noise"), ("contractive", -1, "contractive"), ("contractive", "big", "contractive"),
 ]
 VAE_BAD = [
-    ("beta", -1, "beta"), ("beta", 0, "beta"), ("n_samples", 0, "n_samples"), ("objective", "vi", "objective"),
+    ("beta", -1, "beta"), ("beta", 0, "beta"), ("n_particles", 0, "n_particles"), ("objective", "vi", "objective"),
     ("kl_warmup", -1, "kl_warmup"),
 ]
 LINEAR_BAD = {"ppca": [("method", "svd", "method"), ("tol", -1, "tol"), ("max_iter", 0, "max_iter")],

@@ -2,13 +2,15 @@
 
 A model is a ``torch.nn.Module`` whose ``forward(x, **inputs)`` returns a :class:`LossOutput`
 (the scalar to minimise and named per-sample terms for logging). Per-epoch inputs of the
-objective (the VAE's KL weight beta_t of a warm-up, see :func:`linear_warmup`) are
-*schedules of the loop*: ``train(..., schedules={"kl_weight": f})`` passes
-``kl_weight=f(epoch)`` to every training and validation step of the epoch and records the
-value in ``history[name]``. What the loop reads is an :class:`EngineConfig`, made from the
-one table of training settings (:mod:`latentzoo.neural.settings`). The loop, read top to bottom: shuffle, slice batches, step
-Adam, estimate the validation loss, stop early and restore the best weights, checkpoint
-every few epochs so a killed fit can resume and end where an uninterrupted one would.
+objective, such as the VAE's KL weight beta_t during a warm-up
+(:func:`~latentzoo.neural.schedules.linear_warmup`), are *schedules of the loop*:
+``train(..., schedules={"kl_weight": f})`` passes ``kl_weight=f(epoch)`` to every training
+and validation step of the epoch and records the value in ``history[name]``. What the loop
+reads is an :class:`EngineConfig`, made from the one table of training settings
+(:mod:`latentzoo.neural.settings`). The loop, read top to bottom: shuffle, slice batches,
+step Adam, estimate the validation loss, stop early and restore the best weights,
+checkpoint every few epochs so a killed fit can resume and end where an uninterrupted one
+would.
 
 In-memory data are tensors on the device sliced by a shuffled index (no DataLoader
 overhead); arrays that do not fit (memory-mapped ``.npy``) stream through a DataLoader.

@@ -22,7 +22,7 @@ from .._validation import Callable_, Instance, Interval, Options
 from ..registry import register_model
 from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes, torch_seeded
 from .bounds import importance_log_likelihood
-from .engine import linear_warmup
+from .schedules import linear_warmup
 from .likelihoods import Likelihood, is_valid_likelihood
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
 from .objectives import OBJECTIVES
@@ -81,7 +81,7 @@ class VAE(NeuralEstimator):
     kl_warmup : int, default=0
         If > 0, epoch t (from 0) uses beta_t = beta * min(1, (t + 1) / kl_warmup), a
         linear ramp reaching beta at epoch ``kl_warmup - 1``: a schedule of the training
-        loop (:func:`~latentzoo.neural.engine.linear_warmup`), whose per-epoch value is in
+        loop (:func:`~latentzoo.neural.schedules.linear_warmup`), whose per-epoch value is in
         ``history_["kl_weight"]``. The validation loss of epoch t uses the same beta_t.
     posterior_family : str, default="normal"
         The family of q(z|x), from :data:`~latentzoo.neural.vae_module.POSTERIORS`:
