@@ -24,7 +24,8 @@ def add_arguments(p):
     add_data_args(p, optional=True)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated registry names (default: %(default)s)")
-    p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions of every model (default: 2)")
+    p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions of every model (default: 2, or 1 for data "
+                   "with 2 features or fewer)")
     p.add_argument("--latent-dims", default=None,
                    help="comma-separated latent dimensions to sweep, e.g. 2,8,32 (the one-value case: --latent-dim)")
     p.add_argument("--repeats", type=int, default=1,
@@ -49,11 +50,12 @@ def add_arguments(p):
     p.add_argument("--n-samples", type=int, default=None, help="use only the first N samples of the data")
 
 
-def _latent_dims(args) -> list[int]:
+def _latent_dims(args) -> list[int] | None:
+    """The latent dimensions asked for; None when neither flag is given (the data decide)."""
     if args.latent_dims is not None and args.latent_dim is not None:
         raise UsageError("give --latent-dim or --latent-dims, not both")
     if args.latent_dims is None:
-        return [2 if args.latent_dim is None else args.latent_dim]
+        return None if args.latent_dim is None else [args.latent_dim]
     try:
         dims = [int(s) for s in args.latent_dims.split(",") if s.strip()]
     except ValueError:

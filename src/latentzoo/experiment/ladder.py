@@ -147,17 +147,18 @@ def _check_models(names: Sequence[str]) -> list[str]:
     return names
 
 
-def run_comparison(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dim: int = 2,
+def run_comparison(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dim: int | None = None,
                    **kw) -> Comparison:
     """Fit each registered model in ``models`` on one train split of ``data``; measure on the rest.
 
     The one-latent-dimension, one-repeat case of :func:`latentzoo.experiment.run_experiment`
     (which takes the same keywords: ``epochs``, ``hidden``, ``test_size``, ``seed``,
-    ``device``, ``n_importance``, ``n_samples``, ``progress``, ...).
+    ``device``, ``n_importance``, ``n_samples``, ``progress``, ...). ``latent_dim`` None:
+    the one the data allow (:func:`~latentzoo.experiment.plan.default_latent_dim`).
     """
     from .sweep import run_experiment
 
-    return run_experiment(data, models, latent_dims=[latent_dim], **kw)
+    return run_experiment(data, models, latent_dims=None if latent_dim is None else [latent_dim], **kw)
 
 
 def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DEFAULT_N_IMPORTANCE,

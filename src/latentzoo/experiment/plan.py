@@ -19,7 +19,8 @@ import numpy as np
 #: constructor parameters that do not change what a run computes (left out of its fingerprint)
 UNFINGERPRINTED = ("verbose",)
 
-__all__ = ["Split", "RunTask", "make_splits", "make_plan", "run_name", "check_latent_dims"]
+__all__ = ["Split", "RunTask", "make_splits", "make_plan", "run_name", "check_latent_dims",
+           "default_latent_dim"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,22 @@ class RunTask:
 def run_name(model: str, latent_dim: int, repeat: int) -> str:
     """The run's folder name under ``DIR/runs``, e.g. ``vae-q2-r0``."""
     return f"{model}-q{latent_dim}-r{repeat}"
+
+
+def default_latent_dim(n_features: int) -> tuple[int, str]:
+    """The latent dimension when none is given, and the sentence the report's setup says.
+
+    2 (the figures' 2-D latent spaces) when the data have more than 2 features, else 1:
+    PPCA needs ``q < n_features``.
+
+    Examples
+    --------
+    >>> default_latent_dim(64)[0], default_latent_dim(2)[0]
+    (2, 1)
+    """
+    if n_features > 2:
+        return 2, f"not given: 2, the default for data with more than 2 features ({n_features} here)"
+    return 1, f"not given: 1, since the data have {n_features} feature(s) and q must be smaller"
 
 
 def check_latent_dims(latent_dims, n_features: int | None = None) -> list[int]:

@@ -19,7 +19,7 @@ from .data import prepare_data
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _check_models, _device_description, choose_likelihood, model_overrides,
                      versions)
-from .plan import check_latent_dims, make_plan, make_splits
+from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
 from .store import RunStore, check_destination
 
@@ -46,7 +46,8 @@ def _check_options(jobs, backend, scheduler, n_importance) -> None:
         raise ValueError(f"n_importance must be a positive integer, got {n_importance!r}")
 
 
-def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dims: Sequence[int] = (2,),
+def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
+                   latent_dims: Sequence[int] | None = None,
                    repeats: int = 1, cv: int | None = None, epochs: int | None = DEFAULT_EPOCHS,
                    hidden=DEFAULT_HIDDEN, test_size: float = 0.2, seed: int = 0, device: str = "auto",
                    n_importance: int = DEFAULT_N_IMPORTANCE, n_samples: int | None = None, test_data=None,
@@ -62,8 +63,9 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
         split (MNIST IDX t10k, binarised MNIST test) is measured on it.
     models : sequence of str
         Registry names (:data:`latentzoo.registry.MODELS`), in the order shown.
-    latent_dims : sequence of int
-        ``n_components`` of the runs (the sweep).
+    latent_dims : sequence of int, optional
+        ``n_components`` of the runs (the sweep). None: the one the data allow, 2 when they
+        have more than 2 features, else 1 (:func:`.plan.default_latent_dim`; the setup says so).
     repeats : int
         Repeats of repeated stratified holdout, each with seed ``seed + r`` and its own split
         (with ``cv``: repeats of K-fold, K runs each).
@@ -82,7 +84,8 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
     """
     names = _check_models(models)
     names = list(dict.fromkeys(names))  # a model named twice is one model
-    check_latent_dims(latent_dims)
+    if latent_dims is not None:
+        check_latent_dims(latent_dims)
     _check_options(jobs, backend, scheduler, n_importance)
     if cv is None and not (0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
@@ -92,6 +95,10 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
     X, y, meta = ds.X, ds.y, ds.meta
     if X.shape[0] < 10 and not ds.official_test:
         raise ValueError(f"{meta.get('source')}: {X.shape[0]} samples are too few to split into train and test")
+    dim_reason = None
+    if latent_dims is None:
+        q, dim_reason = default_latent_dim(X.shape[1])
+        latent_dims = [q]
     dims = check_latent_dims(latent_dims, X.shape[1])
     likelihood, why = choose_likelihood(X)
     splits = make_splits(len(X), y, repeats=repeats, cv=cv, test_size=test_size, seed=seed,
@@ -148,7 +155,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, lat
     runs = [done[t.name] for t in tasks]
     return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_=dict(
         repeats=repeats, cv=cv, epochs=epochs, hidden=hidden, test_size=test_size, seed=seed, device=device,
-        n_importance=n_importance, backend=backend, jobs=jobs))
+        n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason))
 
 
 def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_) -> Comparison:
@@ -170,6 +177,7 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood
     meta = {**ds.meta, "n_train": int(len(X_train)), "n_test": int(len(X_test)), "test_source": ds.test_source}
     L = locals_
     setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
+             **({"latent_dim_choice": L["dim_reason"]} if L["dim_reason"] else {}),
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],

@@ -1,10 +1,11 @@
 """The report's figures, as a registry: section -> builder(comparison) -> list of figures.
 
 Each builder picks the models its figure applies to (e.g. posterior ellipses for the
-models with a ``posterior``) and calls :mod:`latentzoo.plots`; a builder with nothing to
-show returns an empty list and the section is left out. A figure that fails to draw
-becomes a visible note in the report (and a logged warning) instead of losing the
-whole comparison.
+models with a posterior) and calls :mod:`latentzoo.plots`. A figure that cannot apply
+(posterior ellipses need q >= 2, decoded grids q = 2) is a :class:`NotApplicable` with
+the one-line reason the report prints, and its section is left out: no section without
+its figure, no error. A figure that fails to draw becomes a visible note in the report
+(and a logged warning) instead of losing the whole comparison.
 """
 from __future__ import annotations
 
@@ -17,20 +18,30 @@ import numpy as np
 from ..base import latent_dim
 from ..experiment import Comparison
 
-__all__ = ["Section", "SECTIONS", "RenderedFigure", "build_figures", "regularity_figure"]
+__all__ = ["Section", "SECTIONS", "RenderedFigure", "NotApplicable", "build_figures", "regularity_figure"]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RenderedFigure:
-    """One PNG of the report (``png`` None and ``error`` set when drawing failed)."""
+    """One PNG of the report (``png`` None and ``error`` set when drawing failed; ``png``
+    None and ``omitted`` set when the figure does not apply to these models)."""
 
     section: str
     filename: str
     caption: str
     png: bytes | None
     error: str | None = None
+    omitted: str | None = None
+
+
+@dataclass(frozen=True)
+class NotApplicable:
+    """A figure a builder leaves out, with the one-line reason the report prints."""
+
+    filename: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -109,10 +120,23 @@ def _latent(comp):
              lambda: _panel_grid(comp.models, lambda n, m, ax: _plots().latent_scatter(m, X, y, ax=ax, title=n)))]
 
 
+def _figure_q(comp) -> int | None:
+    """The latent dimension of the models the figures show."""
+    if comp.figure_q is not None:
+        return comp.figure_q
+    qs = {latent_dim(m) for m in comp.models.values()}
+    return qs.pop() if len(qs) == 1 else None
+
+
 def _posterior(comp):
     models = _with(comp, lambda m: m.has_posterior)
     if not models:
-        return []
+        return [NotApplicable("posteriors.png", "posterior ellipses: no model here has a posterior q(z|x) "
+                              "(PPCA and the VAEs do)")]
+    models = {n: m for n, m in models.items() if latent_dim(m) >= 2}
+    if not models:
+        return [NotApplicable("posteriors.png", f"posterior ellipses need at least 2 latent dimensions; "
+                              f"the models shown have q = {_figure_q(comp)}")]
     X, y = _sub(comp.X_test, comp.y_test, 300, comp.setup.get("seed", 0))
     return [("posteriors.png", "Posterior q(z|x) of 100 held-out points (2-sigma ellipses) and the prior.",
              lambda: _panel_grid(models, lambda n, m, ax: _plots().posterior_ellipses(m, X, y, ax=ax, title=n),
@@ -131,8 +155,12 @@ def _two_d_latent(comp) -> dict:
 
 def _grid(comp):
     models = _two_d_latent(comp)
-    if comp.image_shape is None or not models:
-        return []
+    if not models:
+        return [NotApplicable("latent_grids.png", f"decoded latent grids need a 2-D latent space (q = 2); "
+                              f"the models shown have q = {_figure_q(comp)}")]
+    if comp.image_shape is None:
+        return [NotApplicable("latent_grids.png", "decoded latent grids are drawn for image data; these data "
+                              "have no image shape")]
     return [("latent_grids.png", "Decoded regular grids of each 2-D latent space (prior quantiles for "
              "PPCA/VAE, the span of the training codes otherwise).",
              lambda: _panel_grid(models, lambda n, m, ax: _plots().latent_grid(
@@ -149,7 +177,8 @@ def _reconstructions(comp):
 def _samples(comp):
     models = _with(comp, lambda m: m.has_prior)
     if not models:
-        return []
+        return [NotApplicable("samples.png", "samples: no model here has a generative prior (PPCA and the "
+                              "VAEs do)")]
     seed = comp.setup.get("seed", 0)
     return [("samples.png", "Draws from each model's generative distribution p(x) = int p(x|z) p(z) dz.",
              lambda: _panel_grid(models, lambda n, m, ax: _plots().samples(
@@ -176,7 +205,8 @@ def _curves(comp):
 
     models = _with(comp, lambda m: isinstance(m, NeuralEstimator))  # trained by epochs: a history_
     if not models:
-        return []
+        return [NotApplicable("training_curves.png", "training curves: no model here is trained by epochs "
+                              "(closed-form fits only)")]
     return [("training_curves.png", "Training and validation loss per epoch (neural models)",
              lambda: _plots().training_curves(models))]
 
@@ -190,15 +220,18 @@ def _pca(comp):
 
 
 def _score(comp):
-    if comp.X_test.shape[1] != 2:
+    from ..neural.autoencoder import Autoencoder
+
+    models = _with(comp, lambda m: isinstance(m, Autoencoder) and str(m.noise or "").startswith("gaussian"))
+    if not models:
         return []
+    if comp.X_test.shape[1] != 2:
+        return [NotApplicable("score_field_*.png", f"DAE score fields are drawn for 2-D data; these data have "
+                              f"{comp.X_test.shape[1]} features")]
     from ..data import DENSITIES
 
     density_factory = DENSITIES.get(comp.meta.get("name"))
     density = density_factory() if density_factory is not None else None
-    from ..neural.autoencoder import Autoencoder
-
-    models = _with(comp, lambda m: isinstance(m, Autoencoder) and str(m.noise or "").startswith("gaussian"))
     return [(f"score_field_{n}.png", f"{n}: learned score (DAE) versus the true density",
              (lambda m=m: _plots().score_field(m, comp.X_test, density))) for n, m in models.items()]
 
@@ -260,14 +293,19 @@ SECTIONS: list[Section] = [
 
 
 def build_figures(comp: Comparison, *, dpi: int = 100) -> list[RenderedFigure]:
-    """Draw every figure of every section that applies; failures become notes."""
+    """Draw every figure of every section that applies; failures become notes, figures
+    that do not apply become ``omitted`` entries (their reason, no PNG)."""
     import matplotlib.pyplot as plt
 
     from ..plots import figure_to_png_bytes
 
     out = []
     for sec in SECTIONS:
-        for filename, caption, draw in sec.builder(comp):
+        for item in sec.builder(comp):
+            if isinstance(item, NotApplicable):
+                out.append(RenderedFigure(sec.key, item.filename, "", None, omitted=item.reason))
+                continue
+            filename, caption, draw = item
             try:
                 fig = draw()
                 png = figure_to_png_bytes(fig, dpi=dpi)

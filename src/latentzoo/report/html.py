@@ -145,13 +145,22 @@ def _img(f: RenderedFigure) -> str:
 def _sections(comp: Comparison, figures: list[RenderedFigure]) -> list[tuple[str, str, str]]:
     out = []
     for sec in SECTIONS:
-        figs = [f for f in figures if f.section == sec.key]
+        figs = [f for f in figures if f.section == sec.key and f.omitted is None]
         if not figs:
             continue
         text = sec.intro(comp) if callable(sec.intro) else sec.intro
         intro = f"<p>{_e(text)}</p>" if text else ""
         out.append((sec.key, sec.heading, intro + "<div class='figs'>" + "".join(map(_img, figs)) + "</div>"))
     return out
+
+
+def _left_out(figures: list[RenderedFigure]) -> str:
+    """One line per figure that does not apply to these models, saying why."""
+    lines = [f.omitted for f in figures if f.omitted is not None]
+    if not lines:
+        return ""
+    return "<div class='note left-out'><b>Left out</b><ul>" + "".join(f"<li>{_e(t)}.</li>" for t in lines) + \
+        "</ul></div>"
 
 
 def _kv_table(pairs) -> str:
@@ -170,7 +179,7 @@ def _setup(comp: Comparison) -> str:
             ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
             ("labels", "yes" if m.get("has_labels") else "no")]
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
-                                          "latent_dims", "repeats", "cv", "n_runs", "significance", "epochs",
+                                          "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs", "significance", "epochs",
                                           "hidden", "likelihood", "n_importance", "device", "backend", "jobs")
              if k in s]
     if comp.ppca_evidence_q is not None:
@@ -191,7 +200,9 @@ def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str |
     lead = (f"<p class='lead'>Data <b>{_e(str(comp.meta.get('name')))}</b> "
             f"({comp.meta.get('n_samples')} x {comp.meta.get('n_features')}); models: {_e(names)}.</p>")
     body = [f"<h1>{_e(title)}</h1>", lead, _verdict(comp), nav]
-    body += [f"<section id='{k}'><h2>{_e(h)}</h2>{content}</section>" for k, h, content in sections]
+    body += [f"<section id='{k}'><h2>{_e(h)}</h2>{content}</section>" for k, h, content in sections[:-1]]
+    body += [_left_out(figures)]
+    body += [f"<section id='{k}'><h2>{_e(h)}</h2>{content}</section>" for k, h, content in sections[-1:]]
     template = Template(resources.files("latentzoo.report").joinpath("template.html").read_text("utf-8"))
     return template.substitute(title=_e(title), body="\n".join(body))
 
