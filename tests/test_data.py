@@ -14,7 +14,6 @@ from latentzoo.data import (
     moons_density,
     swiss_roll_density,
 )
-from latentzoo.data.formats import READERS
 
 
 # ---------------------------------------------------------------------- writers (oracles)
@@ -184,10 +183,6 @@ def test_dataframe_and_label_column():
 
 def test_n_samples_keeps_first_rows(arr):
     np.testing.assert_array_equal(load_dataset(arr, n_samples=3).X, arr[:3])
-
-
-def test_registry_is_keyed_on_suffix():
-    assert {".csv", ".tsv", ".txt", ".npy", ".npz", "idx3-ubyte", ".amat", ".amat.gz"} <= set(READERS)
 
 
 # ---------------------------------------------------------------------- bad input
