@@ -190,7 +190,7 @@ def test_keyboard_interrupt_is_one_line_and_leaves_no_report(capsys, tmp_path, m
     monkeypatch.setattr(output, "metrics_csv", interrupted)
     code, out, err = _run(capsys, ["compare", "digits", "--n-samples", "100", "--models", "pca",
                                    "--out", str(tmp_path / "rep")])
-    assert code == 1 and err.strip() == "latentzoo: error: interrupted"
+    assert code == 130 and err.strip() == "latentzoo: error: interrupted"  # 128 + SIGINT, as shells expect
     # no report and no debris: only the finished run, stored so that a rerun resumes from it
     assert [p.name for p in tmp_path.iterdir()] == ["rep"]
     assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["runs"]

@@ -301,6 +301,34 @@ def test_checkpoint_dir_that_is_a_file_fails_before_training(name, tmp_path):
     assert _listing(tmp_path) == ["not-a-folder"]
 
 
+@pytest.mark.parametrize("name", ["ae", "vae"])
+def test_huge_network_is_refused_with_its_memory_figure_before_allocating(name, monkeypatch):
+    """``hidden=(10**8,)`` is counted on the meta device and refused, not allocated and killed."""
+    from latentzoo.neural import resources
+
+    monkeypatch.setattr(resources, "available_memory", lambda device: 16 * 10**9)  # the same on any machine
+    h, d, q = 10**8, 5, 2
+    code = 2 * q if name == "vae" else q  # the VAE's encoder gives location and scale
+    n = (d * h + h + h * code + code) + (q * h + h + h * d + d)  # Linear(d, h), Linear(h, code); decoder back
+    est = fast(name, hidden=(h,), likelihood="gaussian")
+    weights, need = f"{4 * n / 1e9:.3g} GB", f"{5 * 4 * n / 1e9:.3g} GB"  # float32; 5 copies while training
+    with pytest.raises(ValueError, match=rf"has {n:,} parameters \({weights} of weights\): training needs about "
+                                         rf"{need} .* but cpu has 16 GB available; use smaller hidden layers"):
+        est.fit(data())
+    assert not hasattr(est, "module_")
+    fast(name).fit(data())  # an ordinary network passes the same guard
+
+
+def test_the_guard_counts_every_parameter_of_a_conv_network():
+    """Oracle: the meta-device count equals the real network's, for the conv builder too."""
+    from latentzoo.neural.resources import parameter_count
+
+    est = fast("vae", architecture="conv", image_shape=(8, 8), hidden=(4, 8))
+    n, nbytes = parameter_count(est._build_module, 64)
+    real = est._build_module(64)
+    assert n == sum(p.numel() for p in real.parameters()) and nbytes >= 4 * n
+
+
 # ---------------------------------------------------------------------------- divergence
 @pytest.mark.parametrize("name", NEURAL)
 def test_divergence_is_a_clear_error_and_leaves_no_nan_weights(name):
@@ -371,30 +399,40 @@ def saved(tmp_path_factory, fitted):
 
 
 def _header(cls="latentzoo.linear.pca.PCA", params=None, fitted=None, **extra):
-    h = {"format": "latentzoo", "format_version": "1", "class": cls,
+    h = {"format": "latentzoo", "format_version": "2", "class": cls,
          "params": json.dumps({"n_components": 2} if params is None else params),
          "fitted": json.dumps({} if fitted is None else fitted)}
     h.update(extra)
     return h
 
 
-def _write(folder, name, content):
+def _write(folder, name, content, sign=True):
+    """Write bytes, or (tensors, header); a format-2 header without ``sha256`` is signed first
+    (the checksum would flag any edit first: the structural checks behind it are tested so)."""
+    from latentzoo.persistence import _digest
+
     p = folder / name
     if isinstance(content, bytes):
         p.write_bytes(content)
     else:
         tensors, header = content
+        if sign and header and header.get("format_version") == "2" and "sha256" not in header:
+            header = {**header, "sha256": _digest(tensors, header)}
         save_file(tensors, str(p), metadata=header)
     return p
 
 
-def _pca_state(saved):
+def _state(path):
     from safetensors import safe_open
 
-    with safe_open(str(saved / "pca.safetensors"), framework="pt") as fh:
+    with safe_open(str(path), framework="pt") as fh:
         header = fh.metadata()
-        header.pop("sha256")  # the checksum would flag any edit first: test the structural checks behind it
+        header.pop("sha256")
         return {k: fh.get_tensor(k) for k in fh.keys()}, header
+
+
+def _pca_state(saved):
+    return _state(saved / "pca.safetensors")
 
 
 LOAD_CASES = {
@@ -461,6 +499,112 @@ def test_load_detects_damaged_data_behind_a_valid_header(saved, tmp_path):
             latentzoo.load(_write(tmp_path, name, bytes(content)))
 
 
+def _edit(header, key, change):
+    out = dict(header)
+    if key in ("params", "fitted"):
+        obj = json.loads(out[key])
+        change(obj)
+        out[key] = json.dumps(obj)
+    else:
+        out[key] = change
+    return out
+
+
+HEADER_EDITS = {  # one hand edit of a saved VAE's header each; the file's own checksum is kept
+    "params.likelihood": ("params", lambda p: p.update(likelihood="gaussian:0.1")),
+    "params.beta": ("params", lambda p: p.update(beta=4.0)),
+    "fitted.n_features_in_": ("fitted", lambda f: f.update(n_features_in_=6)),
+    "fitted.history": ("fitted", lambda f: f["history_"].clear()),
+    "class": ("class", "latentzoo.neural.autoencoder.Autoencoder"),
+    "latentzoo_version": ("latentzoo_version", "0.0.1"),
+    "format_version-downgrade": ("format_version", "1"),
+    "new-entry": ("comment", "hello"),
+}
+
+
+@pytest.mark.parametrize("case", list(HEADER_EDITS), ids=list(HEADER_EDITS))
+def test_load_refuses_an_edited_header(case, fitted, tmp_path):
+    """Format 2: the checksum covers the header, so an edited parameter (which would load and
+    compute other numbers without a word) is an error naming the file."""
+    fitted["vae"].save(tmp_path / "vae.safetensors")
+    tensors, header = _state(tmp_path / "vae.safetensors")
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "vae.safetensors"), framework="pt") as fh:
+        digest = fh.metadata()["sha256"]
+    key, change = HEADER_EDITS[case]
+    edited = {**_edit(header, key, change), "sha256": digest}
+    path = _write(tmp_path, "edited.safetensors", (tensors, edited))
+    with pytest.raises(ValueError, match=r"edited.safetensors is incomplete or corrupted: its header or data do "
+                                         r"not match the checksum"):
+        latentzoo.load(path)
+    unsigned = {k: v for k, v in edited.items() if k != "sha256"}
+    if edited["format_version"] == "2":  # removing the checksum is no way around it
+        with pytest.raises(ValueError, match="unsigned.safetensors has no checksum"):
+            latentzoo.load(_write(tmp_path, "unsigned.safetensors", (tensors, unsigned), sign=False))
+    else:  # a format-1 file from before checksums: loads, with a warning that nothing was checked
+        with pytest.warns(UserWarning, match="unsigned.safetensors has no checksum .*not be verified"):
+            latentzoo.load(_write(tmp_path, "unsigned.safetensors", (tensors, unsigned), sign=False))
+
+
+def test_load_refuses_a_newer_major_version_and_warns_about_a_newer_minor(fitted, tmp_path):
+    fitted["pca"].save(tmp_path / "pca.safetensors")
+    tensors, header = _state(tmp_path / "pca.safetensors")
+    assert header["latentzoo_version"] == latentzoo.__version__
+    major = int(latentzoo.__version__.split(".")[0])
+    newer = f"{major + 9}.9.9"
+    with pytest.raises(ValueError, match=rf"written by latentzoo {newer}, a newer major version than this "
+                                         rf"latentzoo {latentzoo.__version__}"):
+        latentzoo.load(_write(tmp_path, "major.safetensors", (tensors, {**header, "latentzoo_version": newer})))
+    minor = f"{major}.99.0"
+    with pytest.warns(UserWarning, match=rf"written by latentzoo {minor}, newer than this latentzoo"):
+        est = latentzoo.load(_write(tmp_path, "minor.safetensors", (tensors, {**header, "latentzoo_version": minor})))
+    np.testing.assert_array_equal(est.components_, fitted["pca"].components_)
+    with pytest.raises(ValueError, match="latentzoo_version 'banana' is not a version number"):
+        latentzoo.load(_write(tmp_path, "bad.safetensors", (tensors, {**header, "latentzoo_version": "banana"})))
+
+
+def test_load_still_reads_format_1_files(fitted, tmp_path):
+    """Files of format 1 (checksum over the tensors only, no version entry) load as before."""
+    from latentzoo.persistence import _digest
+
+    fitted["pca"].save(tmp_path / "pca.safetensors")
+    tensors, header = _state(tmp_path / "pca.safetensors")
+    old = {k: v for k, v in header.items() if k != "latentzoo_version"} | {"format_version": "1"}
+    old["sha256"] = _digest(tensors)
+    est = latentzoo.load(_write(tmp_path, "v1.safetensors", (tensors, old)))
+    np.testing.assert_array_equal(est.transform(data()), fitted["pca"].transform(data()))
+    with pytest.raises(ValueError, match="do not match the checksum"):  # a format-1 file's tensors still checked
+        latentzoo.load(_write(tmp_path, "v1bad.safetensors",
+                              ({**tensors, "mean_": tensors["mean_"] + 1}, old)))
+
+
+def test_unreadable_model_file_says_permission_denied(fitted, tmp_path, monkeypatch):
+    """Not "No such file or directory": the file is there, the user may not read it."""
+    from latentzoo import _atomic
+
+    path = tmp_path / "m.safetensors"
+    fitted["pca"].save(path)
+    real_open = open
+
+    def denied(p, *a, **kw):
+        if str(p) == str(path):
+            raise PermissionError(13, "Permission denied", str(p))
+        return real_open(p, *a, **kw)
+
+    monkeypatch.setattr(_atomic, "open", denied, raising=False)  # as a non-root user with chmod 000
+    with pytest.raises(PermissionError, match=r"cannot read .*m.safetensors: permission denied .*exists"):
+        latentzoo.load(path)
+    monkeypatch.undo()
+    if os.geteuid() != 0:  # root reads everything: the real chmod only bites for other users
+        os.chmod(path, 0)
+        try:
+            with pytest.raises(PermissionError, match="permission denied"):
+                latentzoo.load(path)
+        finally:
+            os.chmod(path, 0o644)
+
+
 def test_load_bad_paths(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model file at .*nope.safetensors"):
         latentzoo.load(tmp_path / "nope.safetensors")
@@ -512,6 +656,9 @@ LOADER_CASES = {
     "csv-gz-truncated": ("x.csv.gz", lambda: gzip.compress(b"1,2\n3,4\n" * 50)[:-12], ValueError, "truncated gzip"),
     "npy-truncated": ("x.npy", lambda: _npy_bytes(data())[:150], ValueError, "not a valid .npy"),
     "npy-random-bytes": ("x.npy", lambda: np.random.default_rng(2).bytes(300), ValueError, "x.npy"),
+    "npy-text": ("x.npy", lambda: b"gene,a,b\n1,2,3\n", ValueError, r"not a .npy file: it starts with text "
+                 r"\('gene,a,b'\).*name it .csv"),  # not "pickled data"
+    "npz-text": ("x.npz", lambda: "\u00e9t\u00e9 1 2\n".encode() * 8, ValueError, "not a .npz file: it starts with text"),
     "npy-object": ("x.npy", lambda: _npy_bytes(np.array([[1, "a"]], dtype=object)), ValueError, "pickled"),
     "npy-strings": ("x.npy", lambda: _npy_bytes(np.array([["1", "a"]])), ValueError, "not numeric"),
     "npy-complex": ("x.npy", lambda: _npy_bytes(data() + 1j), ValueError, "not numeric"),

@@ -5,6 +5,12 @@ estimator's class, parameters (``get_params``) and fitted metadata as JSON in th
 safetensors header. Nothing is pickled, so loading never executes code from the file.
 The file is written to a temporary name in the same folder and renamed into place, so
 a crash never leaves a half-written file that :func:`load` would accept.
+
+The header's ``sha256`` covers every other header entry and every tensor (format 2), so
+an edit of any of them (``params.likelihood`` changed by hand, a flipped byte) is an
+error at load, not a model that silently computes other numbers. Format 1 files (whose
+checksum covered the tensors only) still load. A file written by a newer major
+latentzoo version is refused, naming both versions.
 """
 from __future__ import annotations
 
@@ -19,8 +25,7 @@ from ._atomic import atomic_write
 __all__ = ["save", "load"]
 
 _FORMAT = "latentzoo"
-_FORMAT_VERSION = 1
-
+_FORMAT_VERSION = 2  # 2: the checksum covers the header too (1: the tensors only)
 
 
 def _jsonable(v: Any) -> Any:
@@ -39,19 +44,24 @@ def _jsonable(v: Any) -> Any:
     raise TypeError(f"cannot save a parameter of type {type(v).__name__}: {v!r}")
 
 
-def _digest(tensors: dict) -> str:
-    """SHA-256 of every tensor's name, dtype, shape and bytes (sorted by name).
+def _digest(tensors: dict, header: dict | None = None) -> str:
+    """SHA-256 of the header entries (but ``sha256``) and of every tensor's name, dtype,
+    shape and bytes (sorted by name); ``header=None`` hashes the tensors only (format 1).
 
     Stored in the header at save and checked at load: safetensors writes the header
     first and the data after it into a file of the final size, so a file whose writer was
     killed half-way has a valid header and zeros where data are missing; only the
-    checksum tells it from a complete file.
+    checksum tells it from a complete file. Covering the header makes a hand-edited
+    parameter (which would load and compute different numbers) an error too.
     """
     import hashlib
 
     import torch
 
     h = hashlib.sha256()
+    if header is not None:
+        entries = {k: v for k, v in header.items() if k != "sha256"}
+        h.update(json.dumps(entries, sort_keys=True).encode() + b"|")
     for k in sorted(tensors):
         t = tensors[k].detach().cpu().contiguous()
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
@@ -86,15 +96,18 @@ def save(estimator, path) -> None:
         params = _jsonable(estimator.get_params(deep=False))
     except TypeError as e:
         raise TypeError(f"cannot save {cls.__name__}: {e}") from None
+    from . import __version__
+
     header = {
         "format": _FORMAT,
         "format_version": str(_FORMAT_VERSION),
+        "latentzoo_version": __version__,
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "model": names[0] if names else "",
         "params": json.dumps(params),
         "fitted": json.dumps(_jsonable(meta)),
-        "sha256": _digest(out),
     }
+    header["sha256"] = _digest(out, header)
     with atomic_write(path) as tmp:
         save_file(out, str(tmp), metadata=header)
 
@@ -114,11 +127,10 @@ def load(path):
     """
     from safetensors import safe_open
 
+    from ._atomic import check_readable
+
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no model file at {path}")
-    if path.is_dir():
-        raise ValueError(f"{path} is a folder, not a latentzoo model file")
+    check_readable(path, "model file")
     try:
         with safe_open(str(path), framework="pt") as fh:
             header = fh.metadata() or {}
@@ -132,6 +144,18 @@ def load(path):
         raise ValueError(f"{path} has a corrupted latentzoo header: format_version {version!r} is not a number")
     if int(version) > _FORMAT_VERSION:
         raise ValueError(f"{path} was written by a newer latentzoo (format {version})")
+    _check_writer_version(path, header.get("latentzoo_version"))
+    if int(version) >= 2 and "sha256" not in header:
+        raise ValueError(f"{path} has no checksum in its latentzoo header (format {version} always writes "
+                         "one): the header was edited or the file is damaged")
+    if "sha256" not in header:
+        import warnings
+
+        warnings.warn(f"{path} has no checksum (a format-1 file from an early latentzoo): its contents cannot "
+                      "be verified; save it again to add one", UserWarning, stacklevel=2)
+    if "sha256" in header and _digest(tensors, header if int(version) >= 2 else None) != header["sha256"]:
+        raise ValueError(f"{path} is incomplete or corrupted: its header or data do not match the checksum in "
+                         "its header (edited by hand, or a half-written file from an interrupted save?)")
     classes = _registered_classes()
     cls = classes.get(header.get("class", ""))
     if cls is None:
@@ -143,13 +167,38 @@ def load(path):
         raise ValueError(f"{path} has a corrupted latentzoo header: {e}") from None
     if not isinstance(params, dict) or not isinstance(meta, dict):
         raise ValueError(f"{path} has a corrupted latentzoo header: params/fitted are not JSON objects")
-    if "sha256" in header and _digest(tensors) != header["sha256"]:
-        raise ValueError(f"{path} is incomplete or corrupted: its data do not match the checksum in its "
-                         "header (a half-written file from an interrupted save?)")
     for k, t in tensors.items():
         if t.is_floating_point() and not bool(t.isfinite().all()):
             raise ValueError(f"{path}: fitted array {k!r} contains NaN or inf (a corrupted model file)")
     return _restore(path, cls, params, meta, tensors)
+
+
+def _check_writer_version(path: Path, written_by) -> None:
+    """Refuse a file from a newer major latentzoo; warn about one from a newer minor version."""
+    import warnings
+
+    from . import __version__
+
+    if written_by is None:  # files written before the version was stored
+        return
+    ours = _version_tuple(__version__)
+    theirs = _version_tuple(written_by)
+    if theirs is None:
+        raise ValueError(f"{path} has a corrupted latentzoo header: latentzoo_version {written_by!r} "
+                         "is not a version number")
+    if theirs[0] > ours[0]:
+        raise ValueError(f"{path} was written by latentzoo {written_by}, a newer major version than this "
+                         f"latentzoo {__version__}; upgrade latentzoo to load it")
+    if theirs > ours:
+        warnings.warn(f"{path} was written by latentzoo {written_by}, newer than this latentzoo "
+                      f"{__version__}; it loads, but upgrade if anything looks wrong", UserWarning, stacklevel=3)
+
+
+def _version_tuple(text) -> tuple[int, ...] | None:
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", str(text))
+    return tuple(int(g or 0) for g in m.groups()) if m else None
 
 
 def _restore(path: Path, cls: type, params: dict, meta: dict, tensors: dict):

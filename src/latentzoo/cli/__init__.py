@@ -2,12 +2,16 @@
 
 Subcommands come from a registry (:data:`COMMANDS`), one small module each. Every error
 is one line ``latentzoo: error: <message>`` on stderr and a non-zero exit status (2 for
-usage errors, 1 otherwise); ``--verbose`` adds the traceback for debugging.
+usage errors, 1 otherwise); ``--verbose`` adds the traceback for debugging. Like other
+Unix tools, a closed output pipe (``latentzoo ... | head``) ends the command quietly with
+status 141 (128 + SIGPIPE) and Ctrl-C (SIGINT) with status 130 (128 + SIGINT).
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 import traceback
 
@@ -50,9 +54,10 @@ def build_parser() -> Parser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks of errors")
     parser.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.subcommands = {}
     for cmd in COMMANDS.values():
-        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".",
-                           epilog=cmd.examples)
+        p = parser.subcommands[cmd.name] = sub.add_parser(
+            cmd.name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".", epilog=cmd.examples)
         p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                        help="log progress and show tracebacks of errors")
         p.add_argument("--threads", type=int, default=argparse.SUPPRESS, help=_THREADS_HELP)
@@ -64,9 +69,39 @@ def _one_line(e: BaseException) -> str:
     msg = " ".join(str(e).split()) if str(e) else type(e).__name__
     if isinstance(e, KeyError):  # KeyError's str is the repr of the key
         msg = f"missing key {msg}"
-    if not isinstance(e, (CLIError, ValueError, FileNotFoundError, NotImplementedError)):
+    if not isinstance(e, (CLIError, ValueError, FileNotFoundError, PermissionError, NotImplementedError)):
         msg = f"{type(e).__name__}: {msg}"
     return msg
+
+
+def _check_repeats(parser: Parser, command: str, argv: list[str]) -> None:
+    """Refuse an option given twice (argparse would silently keep the last value)."""
+    dests = {}
+    for p in (parser, parser.subcommands[command]):
+        for action in p._actions:
+            if action.nargs != 0:  # flags (-v, --json) may repeat harmlessly; values may not
+                dests.update({o: action.dest for o in action.option_strings})
+    seen: dict[str, str] = {}
+    for tok in argv:
+        if tok == "--":
+            break
+        opt = tok.split("=", 1)[0]
+        dest = dests.get(opt)
+        if dest is None:
+            continue
+        if dest in seen:
+            raise UsageError(f"{command}: option {seen[dest]} given twice ({seen[dest]} and {opt}); give it once")
+        seen[dest] = opt
+
+
+def _exit_on_broken_pipe() -> int:
+    """stdout's reader went away (``| head``): end quietly, as Unix tools do on SIGPIPE."""
+    try:  # later flushes (at interpreter exit) must not raise again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured): nothing to redirect
+        pass
+    return 128 + signal.SIGPIPE
 
 
 def main(argv=None) -> int:
@@ -82,13 +117,18 @@ def main(argv=None) -> int:
         except SystemExit as e:  # --help / --version
             return int(e.code or 0)
         cmd = COMMANDS[args.command]
+        _check_repeats(parser, cmd.name, argv)
         _set_threads(args.threads)
         if extra and not cmd.takes_extra:
             raise UsageError(f"{cmd.name}: unrecognized arguments: {' '.join(extra)}")
-        return cmd.run(args, extra)
+        rc = cmd.run(args, extra)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return rc
     except KeyboardInterrupt:
         print("latentzoo: error: interrupted", file=sys.stderr)
-        return 1
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        return _exit_on_broken_pipe()
     except Exception as e:  # noqa: BLE001  -- the CLI's one place that turns errors into one line
         if verbose:
             traceback.print_exc()

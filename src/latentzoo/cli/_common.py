@@ -55,6 +55,37 @@ class Command:
     takes_extra: bool = False
 
 
+#: the largest --n-importance the CLI accepts: 20x the k = 5000 of Burda et al. (2016)'s
+#: evaluation; the cost grows linearly in k (a 64-feature VAE at k = 1e8 would run for days)
+MAX_N_IMPORTANCE = 100_000
+
+
+def seed_type(text: str) -> int:
+    """``--seed``: an integer in [0, 2**32 - 1] (the range numpy and scikit-learn seed from)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, 2**32 - 1], got {text!r}") from None
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in [0, 2**32 - 1], got {n}")
+    return n
+
+
+def n_importance_type(text: str) -> int:
+    """``--n-importance``: a positive integer up to :data:`MAX_N_IMPORTANCE`."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    if n > MAX_N_IMPORTANCE:
+        raise argparse.ArgumentTypeError(
+            f"{n} importance samples per point is past the bound of {MAX_N_IMPORTANCE} (the cost grows linearly "
+            f"in k; Burda et al. evaluate at k = 5000); use latentzoo.VAE.score_samples in Python for more")
+    return n
+
+
 def _label_column(s: str):
     return int(s) if s.lstrip("-").isdigit() else s
 
@@ -80,9 +111,14 @@ def load_data(args, **kw):
 def model_path(where) -> Path:
     """A saved model: ``DIR/model.safetensors`` for a folder, else the file itself."""
     p = Path(where)
-    if p.is_dir():
-        return p / MODEL_FILE
-    if not p.exists():
+    try:
+        if p.is_dir():
+            return p / MODEL_FILE
+        exists = p.exists()
+    except PermissionError:  # a folder on the way that this user may not enter
+        raise PermissionError(f"cannot read {p}: permission denied (a folder above it is not accessible "
+                              "to this user)") from None
+    if not exists:
         raise FileNotFoundError(f"{p}: no such model folder or file")
     return p
 
@@ -91,7 +127,12 @@ def load_model(where):
     from ..persistence import load
 
     p = model_path(where)
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except PermissionError:
+        raise PermissionError(f"cannot read {p}: permission denied (its folder is not accessible to this "
+                              "user)") from None
+    if not exists:
         raise FileNotFoundError(f"{p.parent}: no {MODEL_FILE} in this folder (write one with `latentzoo fit`)")
     return load(p)
 

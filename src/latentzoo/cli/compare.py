@@ -1,7 +1,7 @@
 """``latentzoo compare``: fit the ladder on one dataset and write the HTML report."""
 from __future__ import annotations
 
-from ._common import Command, UsageError, add_data_args, echo
+from ._common import MAX_N_IMPORTANCE, Command, UsageError, add_data_args, echo, n_importance_type, seed_type
 
 
 def _models(text: str) -> list[str]:
@@ -43,10 +43,11 @@ def add_arguments(p):
     p.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)),
                    help="hidden layer widths of the neural models (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default: 0.2)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of every model (default: 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of the split and of every model (default: 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--n-importance", type=int, default=DEFAULT_N_IMPORTANCE,
-                   help="importance samples per point for VAE log-likelihoods (default: %(default)s)")
+    p.add_argument("--n-importance", type=n_importance_type, default=DEFAULT_N_IMPORTANCE,
+                   help=f"importance samples per point for VAE log-likelihoods, at most {MAX_N_IMPORTANCE} "
+                        "(default: %(default)s)")
     p.add_argument("--n-samples", type=int, default=None, help="use only the first N samples of the data")
 
 
@@ -85,6 +86,9 @@ def _check(args) -> None:
         raise UsageError(f"compare: unknown model(s) {', '.join(map(repr, unknown))} in --models; known models: "
                          f"{', '.join(MODELS)}" if unknown else f"compare: --models is empty; known models: "
                          f"{', '.join(MODELS)}")
+    twice = sorted({m for m in _models(args.models) if _models(args.models).count(m) > 1})
+    if twice:
+        raise UsageError(f"compare: --models names {', '.join(map(repr, twice))} more than once; give each model once")
 
 
 def _line(rec, done, total, reused):

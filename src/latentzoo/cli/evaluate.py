@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ._common import Command, check_fits, add_data_args, echo, load_data, load_model, model_name
+from ._common import MAX_N_IMPORTANCE, Command, check_fits, add_data_args, echo, load_data, load_model, \
+    model_name, n_importance_type, seed_type
 
 
 def add_arguments(p):
@@ -12,9 +13,10 @@ def add_arguments(p):
     p.add_argument("model_dir", metavar="DIR", help="folder written by `latentzoo fit` (or a .safetensors file)")
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    p.add_argument("--n-importance", type=int, default=DEFAULT_N_IMPORTANCE,
-                   help="importance samples per point for VAE log-likelihoods (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsampled metrics (default: 0)")
+    p.add_argument("--n-importance", type=n_importance_type, default=DEFAULT_N_IMPORTANCE,
+                   help=f"importance samples per point for VAE log-likelihoods, at most {MAX_N_IMPORTANCE} "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=seed_type, default=0, help="seed of the subsampled metrics (default: 0)")
 
 
 def run(args, extra) -> int:

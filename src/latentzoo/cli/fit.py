@@ -16,6 +16,9 @@ def add_arguments(p):
     p.add_argument("model", help="registry name: pca, ppca, ae, dae, cae, vae, beta-vae, ...")
     add_data_args(p)
     p.add_argument("--out", required=True, help="folder to write model.safetensors and info.json into")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted fit from the checkpoint in --checkpoint_dir (run the same "
+                        "command again with --resume)")
 
 
 #: constructor parameters the CLI sets itself: ``--verbose`` is the CLI's own flag
@@ -28,7 +31,7 @@ def constructor_params(cls) -> list[str]:
 
 def parse_params(extra: list[str], model: str, valid: list[str]) -> dict:
     """``--name value`` / ``--name=value`` pairs -> {name: literal}; names are the estimator's own."""
-    out, i = {}, 0
+    out, spelled, i = {}, {}, 0
     while i < len(extra):
         tok = extra[i]
         if not tok.startswith("--") or tok == "--":
@@ -38,12 +41,15 @@ def parse_params(extra: list[str], model: str, valid: list[str]) -> dict:
         if key not in valid:
             raise UsageError(f"fit: unknown parameter {name!r} for model {model!r}; valid parameters: "
                              f"{', '.join(valid)}")
+        if key in spelled:  # `--n_components 2 --n-components 3` would silently keep the 3
+            raise UsageError(f"fit: parameter {key!r} given twice (--{spelled[key]} and --{name}); give it once")
         if not eq:
             if i + 1 >= len(extra):
                 raise UsageError(f"fit: parameter --{name} needs a value")
             i += 1
             value = extra[i]
         out[key] = parse_value(value)
+        spelled[key] = name
         i += 1
     return out
 
@@ -66,8 +72,8 @@ def run(args, extra) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"fit: --out {out} exists and is not a folder")
+    notes = _checkpoint_options(args, params, valid)
     X, y, meta = load_data(args)
-    notes = {}
     if "likelihood" in valid and "likelihood" not in params:
         params["likelihood"], notes["likelihood_choice"] = choose_likelihood(X)
     if "verbose" in inspect.signature(spec.cls.__init__).parameters:
@@ -80,7 +86,7 @@ def run(args, extra) -> int:
     ddp = distributed.init_from_env()  # under torchrun: DDP over the ranks (gloo on CPU, NCCL on GPU)
     try:
         t0 = time.perf_counter()
-        est.fit(X)
+        est.fit(X, **({"resume": True} if args.resume else {}))
         fit_time = time.perf_counter() - t0
         if not distributed.is_main_process():
             return 0  # every rank holds the same model: rank 0 writes and reports it
@@ -94,6 +100,24 @@ def run(args, extra) -> int:
     _write(out, est, info)
     echo(f"{args.model}: fitted on {X.shape[0]} x {X.shape[1]} in {fit_time:.1f}s; saved {out / MODEL_FILE}")
     return 0
+
+
+def _checkpoint_options(args, params: dict, valid: list[str]) -> dict:
+    """``--resume`` needs ``--checkpoint_dir``; a checkpointed fit gets a fixed seed (0 unless
+    given), so that running the same command again with ``--resume`` replays the same run."""
+    notes = {}
+    if args.resume and not params.get("checkpoint_dir"):
+        raise UsageError("fit: --resume needs --checkpoint_dir DIR, the folder of the interrupted fit's checkpoint"
+                         if "checkpoint_dir" in valid else f"fit: --resume: model {args.model!r} trains in one "
+                         "step and has no checkpoints")
+    if params.get("checkpoint_dir") and "random_state" in valid and params.get("random_state") is None:
+        params["random_state"] = 0
+        notes["random_state_choice"] = "0: a checkpointed fit needs a fixed seed to resume"
+    if args.resume:
+        ckpt = Path(str(params["checkpoint_dir"])) / "checkpoint.pt"
+        if not ckpt.exists():
+            echo(f"fit: --resume: no checkpoint in {ckpt.parent} yet; training from the start")
+    return notes
 
 
 def _write(out: Path, est, info: dict) -> None:
@@ -122,5 +146,9 @@ PyTorch's torchrun; rank 0 writes the model:
 examples:
   latentzoo fit pca digits --out runs/pca --n_components 10
   latentzoo fit vae digits --out runs/vae --n-components 2 --max-epochs 50 --hidden "(256, 128)"
-  latentzoo fit dae moons --out runs/dae --noise gaussian:0.1 --likelihood gaussian""",
+  latentzoo fit dae moons --out runs/dae --noise gaussian:0.1 --likelihood gaussian
+
+interrupted (Ctrl-C, a kill) while checkpointing? the same command with --resume continues:
+  latentzoo fit vae digits --out runs/vae --checkpoint_dir runs/vae-ckpt
+  latentzoo fit vae digits --out runs/vae --checkpoint_dir runs/vae-ckpt --resume""",
     add_arguments, run, takes_extra=True)

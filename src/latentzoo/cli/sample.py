@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CLIError, Command, check_array_suffix, echo, load_model, model_name, write_array
+from ._common import CLIError, Command, check_array_suffix, echo, load_model, model_name, seed_type, write_array
 
 
 def _positive(text: str) -> int:
@@ -22,7 +22,7 @@ def add_arguments(p):
     p.add_argument("model_dir", metavar="DIR", help="folder written by `latentzoo fit` (or a .safetensors file)")
     p.add_argument("-n", "--n-samples", type=_positive, required=True, help="number of samples")
     p.add_argument("--out", required=True, help="samples file: .npy or .csv")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed (default: 0)")
 
 
 def run(args, extra) -> int:

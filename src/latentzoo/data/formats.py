@@ -106,8 +106,34 @@ def _amat_fast(raw: bytes) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------- numpy
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK"
+
+
+def _check_numpy_magic(path: Path, kind: str) -> None:
+    """A file that is neither .npy nor a zip archive: say what it looks like. (``np.load``
+    would take it for a pickle and report "pickled data", which misleads for a text file.)"""
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+    if head.startswith(_NPY_MAGIC) or head.startswith(_ZIP_MAGIC) or not head:
+        return
+    text = None
+    for cut in range(4):  # the 64 bytes may end inside a multi-byte character
+        try:
+            text = head[: len(head) - cut].decode("utf-8")
+            break
+        except UnicodeDecodeError:
+            continue
+    if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+        first = text.splitlines()[0][:40]
+        raise ValueError(f"{path}: not a {kind} file: it starts with text ({first!r}), not the NumPy magic "
+                         "bytes; a CSV/TSV file? name it .csv or .tsv")
+    raise ValueError(f"{path}: not a valid {kind} file: it starts with neither the NumPy magic bytes nor a zip "
+                     "header (a damaged file, or another format under a .npy/.npz name?)")
+
+
 def _np_load(path: Path, kind: str, **kw):
     """``np.load`` without pickle; any parse failure of a damaged file becomes a ValueError."""
+    _check_numpy_magic(path, kind)
     try:
         return np.load(path, allow_pickle=False, **kw)
     except ValueError as e:

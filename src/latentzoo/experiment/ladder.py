@@ -144,6 +144,9 @@ def _check_models(names: Sequence[str]) -> list[str]:
         raise ValueError(f"unknown model(s) {', '.join(map(repr, unknown))}; known models: {', '.join(MODELS)}")
     if not names:
         raise ValueError(f"no models given; known models: {', '.join(MODELS)}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"model(s) {', '.join(map(repr, twice))} listed more than once; give each model once")
     return names
 
 

@@ -27,6 +27,7 @@ from ..base import LatentModel
 from .corruption import Corruption
 from .engine import ArrayBatches, TensorBatches, resolve_device, train
 from .likelihoods import Likelihood, make_likelihood, support_words
+from .resources import check_parameter_memory
 from .settings import ENGINE_CONSTRAINTS, RESUME_FREE, document_settings, engine_config
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
@@ -194,6 +195,7 @@ class NeuralEstimator(LatentModel):
             _prepare_checkpoint_dir(self.checkpoint_dir)
         seed = self._seed()
         device = resolve_device(self.device)
+        check_parameter_memory(self, X.shape[1], device)  # before allocating: refuse a network that cannot fit
         cfg = engine_config(self, desc=type(self).__name__, fingerprint=self._fingerprint(X, seed))
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
             module = self._build_module(X.shape[1], likelihood).to(device)
