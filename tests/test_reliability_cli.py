@@ -74,7 +74,7 @@ CASES = {
     "compare-n-importance-huge": ["compare", "x.csv", "--models", "vae", "--n-importance", "100000000", "--out", "OUT"],
     "evaluate-n-importance-huge": ["evaluate", "good.safetensors", "x.csv", "--n-importance", "100000000"],
     "fit-hidden-huge": ["fit", "ae", "x.csv", "--out", "OUT", "--hidden", "(100000000,)", "--likelihood", "gaussian"],
-    "compare-hidden-huge": ["compare", "x.csv", "--models", "pca,ae", "--hidden", "100000000", "--epochs", "1",
+    "compare-hidden-huge": ["compare", "x.csv", "--models", "ae", "--hidden", "100000000", "--epochs", "1",
                             "--out", "OUT"],
     "resume-without-checkpoint-dir": ["fit", "ae", "x.csv", "--out", "OUT", "--resume"],
     "resume-linear": ["fit", "pca", "x.csv", "--out", "OUT", "--resume"],

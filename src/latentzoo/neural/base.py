@@ -195,7 +195,8 @@ class NeuralEstimator(LatentModel):
             _prepare_checkpoint_dir(self.checkpoint_dir)
         seed = self._seed()
         device = resolve_device(self.device)
-        check_parameter_memory(self, X.shape[1], device)  # before allocating: refuse a network that cannot fit
+        # before allocating: a network whose training state cannot fit is refused with the figures
+        check_parameter_memory(self, lambda: self._build_module(X.shape[1], likelihood), X.shape[1], device)
         cfg = engine_config(self, desc=type(self).__name__, fingerprint=self._fingerprint(X, seed))
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
             module = self._build_module(X.shape[1], likelihood).to(device)

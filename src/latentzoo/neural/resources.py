@@ -22,10 +22,10 @@ TRAINING_COPIES = 5
 MEMORY_FRACTION = 0.8
 
 
-def parameter_count(build: Callable[[int], torch.nn.Module], n_features: int) -> tuple[int, int]:
-    """``(parameters, bytes)`` of ``build(n_features)``, built on the meta device (no allocation)."""
+def parameter_count(build: Callable[[], torch.nn.Module]) -> tuple[int, int]:
+    """``(parameters, bytes)`` of the network ``build()`` makes, built on the meta device (no allocation)."""
     with torch.device("meta"):
-        module = build(n_features)
+        module = build()
     tensors = list(module.parameters()) + list(module.buffers())
     n = sum(t.numel() for t in module.parameters())
     nbytes = sum(t.numel() * t.element_size() for t in tensors)
@@ -73,13 +73,14 @@ def _human(nbytes: float) -> str:
     return f"{nbytes:.3g} TB"  # pragma: no cover
 
 
-def check_parameter_memory(estimator, n_features: int, device: torch.device) -> int:
+def check_parameter_memory(estimator, build: Callable[[], torch.nn.Module], n_features: int,
+                           device: torch.device) -> int:
     """Refuse (``ValueError`` with the figures) a network whose training state does not fit.
 
     Returns the estimated bytes of the training state (``TRAINING_COPIES`` times the
     parameter bytes) when it fits in ``MEMORY_FRACTION`` of :func:`available_memory`.
     """
-    n, nbytes = parameter_count(estimator._build_module, n_features)
+    n, nbytes = parameter_count(build)
     need = TRAINING_COPIES * nbytes
     avail = available_memory(device)
     if need > MEMORY_FRACTION * avail:
