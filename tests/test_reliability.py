@@ -332,6 +332,45 @@ def test_the_guard_counts_every_parameter_of_a_conv_network():
     assert n == sum(p.numel() for p in real.parameters()) and nbytes >= 4 * n
 
 
+# ---------------------------------------------------------------------------- reproducibility
+@pytest.mark.parametrize("posterior", ["normal", "laplace"])
+def test_vae_score_of_a_row_depends_only_on_the_row(posterior):
+    """A row scored alone, among others, permuted, duplicated or in batches of 7 (so the
+    samples are chunked differently) gets the same estimate; another random_state another."""
+    X = data(40, 6)
+    vae = fast("vae", likelihood="gaussian", posterior_family=posterior).fit(X)
+    full = vae.score_samples(X, n_importance=300)
+    alone = np.concatenate([vae.score_samples(X[i:i + 1], n_importance=300) for i in (0, 17, 39)])
+    np.testing.assert_allclose(alone, full[[0, 17, 39]], rtol=1e-6)
+    perm = np.random.default_rng(1).permutation(len(X))
+    np.testing.assert_allclose(vae.score_samples(X[perm], n_importance=300, batch_size=7), full[perm], rtol=1e-6)
+    twice = vae.score_samples(np.vstack([X[:5], X[:5]]), n_importance=300)
+    np.testing.assert_allclose(twice[:5], twice[5:], rtol=1e-6)
+    other = vae.score_samples(X, n_importance=300, random_state=1)
+    assert np.abs(other - full).max() > 1e-4  # still a Monte Carlo estimate: the seed matters
+
+
+@pytest.mark.parametrize("family", [torch.distributions.Normal, torch.distributions.Laplace])
+def test_per_row_draws_follow_the_posterior(family):
+    """Oracle: the inverse-CDF draws of each row are distributed as q(z|x) (Kolmogorov-Smirnov
+    against scipy's distribution), and chunked draws equal one long draw."""
+    from scipy import stats
+
+    from latentzoo.neural.bounds import per_row_sampler, row_streams
+
+    loc, scale = torch.tensor([[0.5, -1.0], [2.0, 0.0]]), torch.tensor([[1.0, 0.1], [3.0, 2.0]])
+    qz = torch.distributions.Independent(family(loc, scale), 1)
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    z = per_row_sampler(qz, row_streams(x, seed=0))(4000).double()  # (4000, 2, 2)
+    ref = stats.norm if family is torch.distributions.Normal else stats.laplace
+    for b in range(2):
+        for j in range(2):
+            assert stats.kstest(z[:, b, j].numpy(), ref(loc[b, j].item(), scale[b, j].item()).cdf).pvalue > 1e-3
+    draw = per_row_sampler(qz, row_streams(x, seed=0))
+    chunked = torch.cat([draw(1000), draw(3000)]).double()
+    torch.testing.assert_close(chunked, z)
+
+
 # ---------------------------------------------------------------------------- divergence
 @pytest.mark.parametrize("name", NEURAL)
 def test_divergence_is_a_clear_error_and_leaves_no_nan_weights(name):

@@ -12,6 +12,9 @@ Every function works on ``torch.distributions`` objects, so any posterior family
 - :func:`importance_log_likelihood` -- the k-sample importance-weighted estimate of
   ``log p(x)`` (Burda et al., 2016, Eq. 8), chunked over the k samples with a running
   ``logsumexp`` so memory stays bounded for any k.
+- :func:`row_streams`, :func:`per_row_sampler` -- posterior draws from one random stream
+  per row (keyed by the seed and the row's bytes), so a row's Monte Carlo estimate does
+  not depend on the other rows of the call.
 
 References
 ----------
@@ -20,13 +23,16 @@ Burda, Grosse & Salakhutdinov (2016), Importance Weighted Autoencoders, ICLR.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import distributions as D
 
-__all__ = ["kl_or_mc", "logmeanexp", "log_px_given_z", "log_importance_weights", "importance_log_likelihood"]
+__all__ = ["kl_or_mc", "logmeanexp", "log_px_given_z", "log_importance_weights", "importance_log_likelihood",
+           "row_streams", "per_row_sampler"]
 
 
 def kl_or_mc(qz: D.Distribution, pz: D.Distribution, z: torch.Tensor | None = None) -> torch.Tensor:
@@ -92,8 +98,46 @@ def log_importance_weights(log_px_z: torch.Tensor, qz: D.Distribution, pz: D.Dis
     return log_px_z + kl_weight * (pz.log_prob(z) - qz.log_prob(z))
 
 
+def row_streams(x: torch.Tensor, seed: int) -> list[np.random.Generator]:
+    """One random stream per row of ``x``, keyed by ``seed`` and the row's own bytes.
+
+    Draws from these streams depend only on the row's content and the seed: not on which
+    other rows share the batch, on their order, or on how the draws are chunked (each
+    stream is read sequentially, and numpy's ``Generator.random`` fills an array in
+    stream order, so ``k`` draws equal ``k1`` then ``k - k1`` draws).
+    """
+    rows = x.detach().cpu().contiguous().numpy()
+    out = []
+    for row in rows:
+        key = np.frombuffer(hashlib.blake2b(row.tobytes(), digest_size=16).digest(), dtype=np.uint32)
+        out.append(np.random.Generator(np.random.PCG64(np.random.SeedSequence([int(seed), *key.tolist()]))))
+    return out
+
+
+def per_row_sampler(qz: D.Distribution, streams: list[np.random.Generator]) -> Callable[[int], torch.Tensor] | None:
+    """``draw(k) -> z`` of shape (k, B, q), z_k ~ q(z|x_b) from row b's own stream.
+
+    Inverse-CDF sampling, ``z = F^-1(u)`` with ``u ~ U(0, 1)`` per latent unit (the units
+    of q are independent), computed in float64 so that the tails are not cut by float32
+    rounding of ``u``. Returns None for a family without ``icdf`` (the caller then draws
+    with ``rsample`` from torch's RNG, batch by batch).
+    """
+    base = qz.base_dist if isinstance(qz, D.Independent) else qz
+    if type(base).icdf is D.Distribution.icdf:  # no inverse CDF registered for this family
+        return None
+    q = base.batch_shape[-1]
+
+    def draw(k: int) -> torch.Tensor:
+        u = np.stack([g.random((k, q)) for g in streams], axis=1)  # (k, B, q) in [0, 1)
+        u = torch.from_numpy(np.maximum(u, 2.0**-54)).to(base.loc.device)  # u = 0 would map to -inf
+        return base.icdf(u).to(base.loc.dtype)  # (k, B, q)
+
+    return draw
+
+
 def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: Callable, *,
-                              n_importance: int, chunk: int) -> torch.Tensor:
+                              n_importance: int, chunk: int,
+                              draw: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
     """Importance-sampled ``log p(x) ~ logmeanexp_k log w_k``, z_k ~ q(z|x) (Burda et al., Eq. 8).
 
     The k samples are drawn ``chunk`` at a time and combined with a running
@@ -112,6 +156,9 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
         k, the number of importance samples per row.
     chunk : int
         Samples drawn per step.
+    draw : callable, optional
+        ``draw(k) -> z`` (k, B, q), e.g. :func:`per_row_sampler` (each row's draws from
+        its own stream); default ``qz.rsample((k,))``.
 
     Returns
     -------
@@ -121,7 +168,7 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
     done = 0
     while done < n_importance:
         kc = min(chunk, n_importance - done)
-        z = qz.rsample((kc,))  # (kc, B, q)
+        z = qz.rsample((kc,)) if draw is None else draw(kc)  # (kc, B, q)
         gen = generative(z)
         log_w = log_importance_weights(log_px_given_z(x, gen["px"]), qz, gen["pz"], z)  # (kc, B)
         acc = torch.logaddexp(acc, torch.logsumexp(log_w.double(), 0))
