@@ -332,6 +332,56 @@ def test_the_guard_counts_every_parameter_of_a_conv_network():
     assert n == sum(p.numel() for p in real.parameters()) and nbytes >= 4 * n
 
 
+# ---------------------------------------------------------------------------- misleading results
+def test_degenerate_ppca_warns_and_says_so():
+    """n_components >= n_samples - 1: every direction of the centred training rows is kept, the
+    noise variance falls to its floor and a held-out log-likelihood is ~-1e16 (meaningless)."""
+    from latentzoo.linear import DegenerateFitWarning
+
+    X, X_new = data(5, 10), data(5, 10, seed=1)
+    with pytest.warns(DegenerateFitWarning, match=r"n_components=4 >= n_samples - 1 = 4.*degenerate_ = True"):
+        est = fast("ppca", n_components=4).fit(X)
+    assert est.degenerate_ and est.noise_variance_ < 1e-12 and est.score(X_new) < -1e10  # why it must warn
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateFitWarning)
+        ok = fast("ppca", n_components=3).fit(X)  # n - 2 components: a proper fit, no warning
+    assert not ok.degenerate_ and ok.noise_variance_ > 1e-6
+
+
+def test_degenerate_flag_survives_save_and_load(tmp_path):
+    with pytest.warns(UserWarning):
+        fast("ppca", n_components=4).fit(data(5, 10)).save(tmp_path / "m.safetensors")
+    assert latentzoo.load(tmp_path / "m.safetensors").degenerate_
+
+
+def test_labels_that_look_like_ids_skip_knn(caplog, monkeypatch):
+    """All-unique labels: kNN accuracy is skipped with a message (not a raw scikit-learn
+    warning and "kNN 0.000"); ordinary classes still get it."""
+    from latentzoo import evaluation
+    from latentzoo.evaluation import evaluate
+
+    monkeypatch.setattr(evaluation, "_WARNED", set())  # logged once per process: start afresh
+    X = data(60, 5)
+    est = fast("pca").fit(X[:40])
+    with caplog.at_level("WARNING", logger="latentzoo.evaluation"):
+        ids = evaluate(est, X[40:], np.arange(40, 60), X[:40], np.arange(40), n_prior=20)
+    assert ids["knn_accuracy"] is None and "labels look like sample IDs (all 60 distinct" in caplog.text
+    caplog.clear()
+    classes = evaluate(est, X[40:], np.arange(20) % 3, X[:40], np.arange(40) % 3, n_prior=20)
+    assert 0 <= classes["knn_accuracy"] <= 1 and "sample IDs" not in caplog.text
+
+
+def test_dataset_indexes_like_the_tuple_it_unpacks_as():
+    ds = latentzoo.load_dataset("moons", n_samples=50)
+    X, y, meta = ds
+    assert ds[0] is X and ds[1] is y and ds[2] is meta and ds[-1] is meta and ds[-3] is X
+    assert ds[:2] == (X, y) and len(ds) == 3 and tuple(ds) == (X, y, meta)
+    with pytest.raises(IndexError):
+        ds[3]
+
+
 # ---------------------------------------------------------------------------- reproducibility
 @pytest.mark.parametrize("posterior", ["normal", "laplace"])
 def test_vae_score_of_a_row_depends_only_on_the_row(posterior):

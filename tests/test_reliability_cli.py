@@ -205,3 +205,16 @@ def test_ctrl_c_exits_130_and_resume_continues_the_fit(work):
     assert len(resumed.history_["train_loss"]) == done + 3
     for k, v in ref.module_.state_dict().items():
         assert torch.equal(v, resumed.module_.state_dict()[k]), k
+
+
+def test_labels_that_look_like_ids_are_named_and_skip_knn(work, capsys, caplog, monkeypatch):
+    """The message goes through logging (stderr in a terminal: logging's last-resort handler)."""
+    from latentzoo import evaluation
+
+    monkeypatch.setattr(evaluation, "_WARNED", set())
+    rows = np.random.default_rng(0).random((30, 4))
+    text = "a,b,c,d,sample\n" + "".join(",".join(f"{v:.6f}" for v in r) + f",S{i:04d}\n" for i, r in enumerate(rows))
+    (work / "ids.csv").write_text(text)
+    with caplog.at_level("WARNING"):
+        assert main(["compare", "ids.csv", "--label-column", "sample", "--models", "pca", "--out", "rep"]) == 0
+    assert "labels look like sample IDs" in caplog.text and "kNN" not in capsys.readouterr().out

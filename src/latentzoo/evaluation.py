@@ -260,6 +260,26 @@ def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, ra
     return float((length[ok] / chord[ok]).mean())
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process (a comparison evaluates every model on the same labels)."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        logger.warning(message)
+
+
+def labels_look_like_ids(y) -> bool:
+    """True when no two rows share a label (at least 2 rows): an ID column, not classes,
+    for which a nearest-neighbour accuracy measures nothing (every class has one member)."""
+    values = np.asarray(y).tolist()
+    try:
+        return len(values) >= 2 and len(set(values)) == len(values)
+    except TypeError:  # unhashable labels: not IDs we can tell
+        return False
+
+
 # ---------------------------------------------------------------------- all together
 def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_importance: int = 1000,
              max_trust_samples: int = 500, n_prior: int = 500, n_pairs: int = 50, steps: int = 16,
@@ -290,7 +310,11 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
     out["reconstruction_error"] = float(((np.asarray(X_test, dtype=np.float64) - R) ** 2).sum(axis=1).mean())
     out.update(log_likelihood(model, X_test, n_importance=n_importance))
     out["knn_accuracy"] = None
-    if y_test is not None:
+    if y_test is not None and labels_look_like_ids(y_test if y_train is None else np.concatenate([y_train, y_test])):
+        n = len(y_test) + (0 if y_train is None else len(y_train))
+        _warn_once(f"the labels look like sample IDs (all {n} distinct, no two rows share one): kNN accuracy "
+                   "skipped; pass a column of classes as the labels")
+    elif y_test is not None:
         if X_train is not None and y_train is not None:
             Z_train = np.asarray(model.transform(X_train), dtype=np.float64)
             out["knn_accuracy"] = knn_accuracy(Z_train, y_train, Z_test, y_test)

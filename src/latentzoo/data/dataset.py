@@ -31,7 +31,9 @@ logger = logging.getLogger(__name__)
 class Dataset:
     """Data ``X`` (float32, (n, d)), labels ``y`` (or None) and a ``meta`` dict.
 
-    Unpacks as ``X, y, meta = load_dataset(...)``.
+    Unpacks as ``X, y, meta = load_dataset(...)`` and indexes like that tuple:
+    ``ds[0]`` is ``X``, ``ds[-1]`` is ``meta``, ``ds[:2]`` is ``(X, y)``, ``len(ds) == 3``
+    (the three fields, not the number of samples: that is ``len(ds.X)``).
 
     Examples
     --------
@@ -46,6 +48,12 @@ class Dataset:
 
     def __iter__(self):
         return iter((self.X, self.y, self.meta))
+
+    def __getitem__(self, index):
+        return (self.X, self.y, self.meta)[index]
+
+    def __len__(self) -> int:
+        return 3
 
 
 # ---------------------------------------------------------------------- validation

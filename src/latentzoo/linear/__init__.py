@@ -5,6 +5,6 @@ algebra (log-likelihood, posterior) is :mod:`latentzoo.linear.ppca_likelihood`; 
 (also with missing values) is :mod:`latentzoo.linear._em`.
 """
 from .pca import PCA
-from .ppca import PPCA
+from .ppca import PPCA, DegenerateFitWarning
 
-__all__ = ["PCA", "PPCA"]
+__all__ = ["PCA", "PPCA", "DegenerateFitWarning"]

@@ -1,6 +1,8 @@
 """Probabilistic PCA (Tipping & Bishop 1999): closed-form maximum likelihood or EM."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy import linalg
 from sklearn.utils import check_random_state
@@ -12,7 +14,12 @@ from . import _em
 from .ppca_likelihood import log_likelihood, posterior_and_log_likelihood
 from ._eigh import check_n_components, checked_mean, flip_signs, scatter_matrix, top_eigh
 
-__all__ = ["PPCA"]
+__all__ = ["PPCA", "DegenerateFitWarning"]
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit that is mathematically degenerate (e.g. PPCA keeping every direction of its
+    training data): its log-likelihoods are not to be compared or trusted."""
 
 _RANDOM_STATE = Instance((int, np.integer, np.random.RandomState, np.random.Generator),
                          "an int, a numpy RandomState/Generator")
@@ -66,6 +73,9 @@ class PPCA(LatentModel):
         ``Lambda_q``: top eigenvalues of the ML covariance (``= ||w_k||^2 + sigma2``).
     noise_variance_ : float
         ``sigma2`` (floored at ``eps * trace(S) / d`` so that ``C`` stays invertible).
+    degenerate_ : bool
+        ``n_components >= n_samples - 1``: ``sigma2`` is at its floor and held-out
+        log-likelihoods are meaningless; ``fit`` warns (:class:`DegenerateFitWarning`).
     mean_ : ndarray of shape (n_features,)
     n_components_, n_features_in_, n_samples_ : int
     n_iter_ : int
@@ -126,6 +136,14 @@ class PPCA(LatentModel):
         }
 
     # ------------------------------------------------------------------ fitting
+    @property
+    def degenerate_(self) -> bool:
+        """True when ``n_components >= n_samples - 1``: the (at most n - 1) directions of the
+        centred training data are all kept, so the noise variance falls to its floor
+        (~1e-16) and held-out log-likelihoods are meaningless (about -1e18)."""
+        self._check_fitted()
+        return bool(self.n_components_ >= self.n_samples_ - 1)
+
     def fit(self, X, y=None):
         """Fit by maximum likelihood (closed form or EM); returns ``self``."""
         self._validate_params()
@@ -139,6 +157,12 @@ class PPCA(LatentModel):
             self._fit_em(X, q)
         else:
             self._fit_closed(X, q)
+        if self.degenerate_:
+            warnings.warn(
+                f"PPCA with n_components={q} >= n_samples - 1 = {n - 1}: the {n} training rows span at most "
+                f"{n - 1} directions, all of them kept, so the noise variance is ~0 "
+                f"({self.noise_variance_:.3g}) and held-out log-likelihoods are meaningless; use fewer components "
+                "or more samples (the fitted model has degenerate_ = True)", DegenerateFitWarning, stacklevel=2)
         return self
 
     def _fit_closed(self, X, q):
