@@ -165,8 +165,23 @@ def _fast_fit_params(model: str) -> list[str]:
     return [t for k, v in FAST_FIT.items() if k in params for t in (f"--{k}", v)]
 
 
+def _set_option(argv: list[str], names: list[str], value: str) -> list[str]:
+    """``argv`` with the option's value replaced where the example gives it (as ``--x v`` or
+    ``--x=v``; the CLI refuses an option given twice), else with ``names[0] value`` appended."""
+    argv = list(argv)
+    for i, tok in enumerate(argv):
+        name, eq, _ = tok.partition("=")
+        if name in names:
+            if eq:
+                argv[i] = f"{name}={value}"
+            else:
+                argv[i + 1] = value
+            return argv
+    return argv + [names[0], value]
+
+
 def _prepare(argv: list[str], root: Path) -> list[str]:
-    """Stand-ins for the files a latentzoo command reads, and its fast settings appended."""
+    """Stand-ins for the files a latentzoo command reads, and its fast settings set."""
     parser = build_parser()
     args, _ = parser.parse_known_args(argv)
     for attr in ("data", "test_data"):
@@ -179,13 +194,14 @@ def _prepare(argv: list[str], root: Path) -> list[str]:
         assert name in MODELS, f"{model_dir}: name the folder after a registered model to let the test fit it"
         assert main(["fit", name, "digits", "--out", model_dir, *_fast_fit_params(name)]) == 0
     sub = next(a for a in parser._subparsers._group_actions).choices[args.command]
-    extra = []
     for flag, (value, only_if_absent) in FAST.items():
         if flag in sub._option_string_actions and not (only_if_absent and flag in argv):
-            extra += [flag, value]
+            argv = _set_option(argv, [flag, *sub._option_string_actions[flag].option_strings], value)
     if args.command == "fit":
-        extra += _fast_fit_params(args.model)
-    return argv + extra
+        fast = _fast_fit_params(args.model)
+        for flag, value in zip(fast[::2], fast[1::2]):
+            argv = _set_option(argv, [flag, flag.replace("_", "-")], value)
+    return argv
 
 
 def _free_port() -> int:
