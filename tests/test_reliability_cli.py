@@ -78,6 +78,8 @@ CASES = {
                             "--out", "OUT"],
     "resume-without-checkpoint-dir": ["fit", "ae", "x.csv", "--out", "OUT", "--resume"],
     "resume-linear": ["fit", "pca", "x.csv", "--out", "OUT", "--resume"],
+    "resume-unseeded": ["fit", "ae", "x.csv", "--out", "OUT", "--checkpoint_dir", "ck", "--random_state", "None",
+                        "--resume"],
     "text-named-npy": ["fit", "pca", "text.npy", "--out", "OUT"],
 }
 
@@ -97,6 +99,7 @@ FRAGMENTS = {
     "compare-hidden-huge": r"has 1,600,000,007 parameters .* use smaller hidden layers",
     "resume-without-checkpoint-dir": r"--resume needs --checkpoint_dir DIR",
     "resume-linear": r"--resume: model 'pca' trains in one step",
+    "resume-unseeded": r"needs an integer random_state",
     "text-named-npy": r"text.npy: not a .npy file: it starts with text .*'a,b'.*\.csv",
 }
 

@@ -104,13 +104,14 @@ def run(args, extra) -> int:
 
 def _checkpoint_options(args, params: dict, valid: list[str]) -> dict:
     """``--resume`` needs ``--checkpoint_dir``; a checkpointed fit gets a fixed seed (0 unless
-    given), so that running the same command again with ``--resume`` replays the same run."""
+    ``--random_state`` is given), so that the same command again with ``--resume`` replays the
+    same run."""
     notes = {}
     if args.resume and not params.get("checkpoint_dir"):
         raise UsageError("fit: --resume needs --checkpoint_dir DIR, the folder of the interrupted fit's checkpoint"
                          if "checkpoint_dir" in valid else f"fit: --resume: model {args.model!r} trains in one "
                          "step and has no checkpoints")
-    if params.get("checkpoint_dir") and "random_state" in valid and params.get("random_state") is None:
+    if params.get("checkpoint_dir") and "random_state" in valid and "random_state" not in params:
         params["random_state"] = 0
         notes["random_state_choice"] = "0: a checkpointed fit needs a fixed seed to resume"
     if args.resume:
