@@ -74,7 +74,7 @@ CASES = {
     "compare-n-importance-huge": ["compare", "x.csv", "--models", "vae", "--n-importance", "100000000", "--out", "OUT"],
     "evaluate-n-importance-huge": ["evaluate", "good.safetensors", "x.csv", "--n-importance", "100000000"],
     "fit-hidden-huge": ["fit", "ae", "x.csv", "--out", "OUT", "--hidden", "(100000000,)", "--likelihood", "gaussian"],
-    "compare-hidden-huge": ["compare", "x.csv", "--models", "ae", "--hidden", "100000000", "--epochs", "1",
+    "compare-hidden-huge": ["compare", "x.csv", "--models", "pca,ae", "--hidden", "100000000", "--epochs", "1",
                             "--out", "OUT"],
     "resume-without-checkpoint-dir": ["fit", "ae", "x.csv", "--out", "OUT", "--resume"],
     "resume-linear": ["fit", "pca", "x.csv", "--out", "OUT", "--resume"],
@@ -159,12 +159,15 @@ def test_outputs_respect_the_umask(umask, file_mode, dir_mode, work, capsys):
         assert main(["encode", "run", "x.csv", "--out", "z.npy"]) == 0
         assert main(["sample", "run", "-n", "3", "--out", "s.csv"]) == 0
         assert main(["fit", "pca", "x.csv", "--out", "run"]) == 0  # an existing folder: files replaced in place
+        assert main(["compare", "x.csv", "--models", "pca", "--out", "rep"]) == 0
     finally:
         os.umask(old)
     capsys.readouterr()
-    for f in ("run/model.safetensors", "run/info.json", "ck/checkpoint.pt", "z.npy", "s.csv"):
+    for f in ("run/model.safetensors", "run/info.json", "ck/checkpoint.pt", "z.npy", "s.csv", "rep/report.html",
+              "rep/metrics.json", "rep/runs/pca-q2-r0/model.safetensors"):
         assert (work / f).stat().st_mode & 0o777 == file_mode, f
-    assert (work / "run").stat().st_mode & 0o777 == dir_mode
+    for d in ("run", "rep", "rep/runs/pca-q2-r0"):
+        assert (work / d).stat().st_mode & 0o777 == dir_mode, d
 
 
 def _env():

@@ -28,6 +28,18 @@ __all__ = ["run_experiment", "figure_latent_dim"]
 logger = logging.getLogger(__name__)
 
 
+def _check_memory(tasks, n_features: int) -> None:
+    """Every network of the plan fits in memory (counted without allocating): checked before any fit."""
+    seen = set()
+    for t in tasks:
+        key = (t.model, repr(sorted((k, v) for k, v in t.overrides.items() if k != "random_state")))
+        est = None if key in seen else MODELS[t.model].make(**t.overrides)
+        seen.add(key)
+        if est is not None and hasattr(est, "check_memory"):
+            est._validate_params()
+            est.check_memory(n_features)
+
+
 def figure_latent_dim(latent_dims: Sequence[int]) -> int:
     """The q the figures show: 2 when it is in the plan (2-D grids and ellipses), else the first."""
     return 2 if 2 in latent_dims else latent_dims[0]
@@ -110,6 +122,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                                likelihood=likelihood, hidden=hidden)
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
+    _check_memory(tasks, X.shape[1])
     # the running fit's epoch bar on a terminal (one fit at a time); with -v, epoch lines in logs
     tty_bar = progress and sys.stderr.isatty() and jobs == 1 and backend == "local"
     for t in tasks:

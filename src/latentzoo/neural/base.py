@@ -195,8 +195,7 @@ class NeuralEstimator(LatentModel):
             _prepare_checkpoint_dir(self.checkpoint_dir)
         seed = self._seed()
         device = resolve_device(self.device)
-        # before allocating: a network whose training state cannot fit is refused with the figures
-        check_parameter_memory(self, lambda: self._build_module(X.shape[1], likelihood), X.shape[1], device)
+        self.check_memory(X.shape[1], likelihood=likelihood, device=device)  # before allocating anything
         cfg = engine_config(self, desc=type(self).__name__, fingerprint=self._fingerprint(X, seed))
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
             module = self._build_module(X.shape[1], likelihood).to(device)
@@ -208,6 +207,15 @@ class NeuralEstimator(LatentModel):
         self.module_ = module
         self.history_ = history
         return self
+
+    def check_memory(self, n_features: int, *, likelihood: Likelihood | None = None, device=None) -> int:
+        """Refuse (``ValueError`` with the figures) a network whose training state would not fit
+        in the device's available memory, counted on the meta device without allocating it;
+        returns the estimated bytes. ``fit`` calls it; a caller planning many fits can call it
+        first (:func:`~latentzoo.neural.resources.check_parameter_memory`)."""
+        likelihood = make_likelihood(self.likelihood) if likelihood is None else likelihood
+        device = resolve_device(self.device) if device is None else device
+        return check_parameter_memory(self, lambda: self._build_module(n_features, likelihood), n_features, device)
 
     def _batch_sources(self, X, tr, va, device, streamed):
         """Training/validation batches: device-resident tensors when the data fit there,
