@@ -129,7 +129,11 @@ def test_compare_in_process(capsys, tmp_path):
                                    "--out", str(out_dir), "--epochs", "1"])
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[0].startswith("[1/2] pca") and lines[1].startswith("[2/2] ppca") and "report written" in lines[-1]
+    assert lines[0].startswith("log-likelihood measure: log-probability of the discrete values")
+    assert lines[1].startswith("[1/2] pca") and "log-lik n/a" in lines[1]
+    assert lines[2].startswith("[2/2] ppca") and "nats (" in lines[2] and "bits/dim" in lines[2]
+    assert any(line.startswith("likelihood policy: discrete data (17 levels") for line in lines)
+    assert "report written" in lines[-1]
     assert {"report.html", "metrics.json", "metrics.csv"} <= {p.name for p in out_dir.iterdir()}
 
 
@@ -160,6 +164,17 @@ ERRORS = [
     (["compare", "digits", "--models", "pca,nope", "--out", "OUT"], 2, "unknown model(s) 'nope'"),
     (["compare", "moons", "--models", "pca", "--latent-dim", "5", "--out", "OUT"], 1, "latent_dim=5"),
     (["compare", "digits", "--hidden", "a,b", "--out", "OUT"], 2, "--hidden"),
+    (["compare", "digits", "--models", "pca,vae", "--param", "vae.beta", "--out", "OUT"], 2, "MODEL.NAME=VALUE"),
+    (["compare", "digits", "--models", "pca,vae", "--param", "ae.noise=0.1", "--out", "OUT"], 2,
+     "model 'ae' is not compared"),
+    (["compare", "digits", "--models", "pca,vae", "--param", "vae.bogus=1", "--out", "OUT"], 2,
+     "vae has no parameter 'bogus'"),
+    (["compare", "digits", "--models", "pca,vae", "--param", "vae.beta=-1", "--out", "OUT"], 2,
+     "--param 'vae.beta=-1': VAE: invalid value for parameter 'beta'"),
+    (["compare", "digits", "--models", "pca,dae", "--param", "dae.noise=blur:2", "--out", "OUT"], 2,
+     "invalid value for parameter 'noise': 'blur:2'"),
+    (["compare", "digits", "--likelihood", "poisson", "--out", "OUT"], 2, "'poisson' is not a registered"),
+    (["compare", "moons", "--likelihood", "bernoulli", "--out", "OUT"], 1, "needs data in [0, 1]"),
     (["evaluate", "PPCA", "digits", "--bogus"], 2, "unrecognized arguments: --bogus"),
     (["frobnicate"], 2, "invalid choice"),
     ([], 2, "required"),

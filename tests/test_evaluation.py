@@ -100,22 +100,6 @@ def test_log_likelihood_importance_sampled_passes_k_and_reports_elbo():
                    "elbo": -5000.0}
 
 
-def test_prior_realism_is_zero_when_decoding_to_training_points(rng):
-    X = rng.normal(size=(50, 3))
-    assert ev.prior_realism(_Snap(X), X) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_prior_realism_of_constant_decoder_is_distance_to_nearest_point(rng):
-    X = rng.normal(size=(50, 3))
-    c = np.array([5.0, 0.0, 0.0])
-
-    class Const(_Snap):
-        def inverse_transform(self, Z):
-            return np.tile(c, (len(Z), 1))
-
-    assert ev.prior_realism(Const(X), X) == pytest.approx(np.linalg.norm(X - c, axis=1).min())
-
-
 def test_latent_sampler_matches_code_moments_without_prior(rng):
     X = _low_rank(rng, n=400)
     pca = PCA(n_components=2).fit(X)

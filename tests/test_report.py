@@ -52,7 +52,7 @@ def test_report_has_every_section_and_one_embedded_png_per_figure(digits_report)
     for p in pngs:  # each file is embedded byte for byte
         assert base64.b64encode(p.read_bytes()).decode() in page
     assert "could not be drawn" not in page
-    for text in ("Bernoulli", "latentzoo", "torch", "numpy", "scikit-learn", "python", "n_components=2",
+    for text in ("uniformly dequantised", "latentzoo", "torch", "numpy", "scikit-learn", "python", "n_components=2",
                  "IS (k=20)"):
         assert text in page
 
@@ -68,14 +68,16 @@ def test_metrics_files_have_one_row_per_model_and_the_documented_columns(digits_
     assert cols[:5] == COLUMNS[:5] and cols[-2:] == ("fit_time_s", "epochs") and set(COLUMNS) <= set(cols)
     from latentzoo.evaluation import METRICS  # every metric column is explained in the report
 
-    assert set(COLUMNS) - {"model", "latent_dim", "repeat", "seed", "fold", "log_likelihood_method"} <= set(METRICS)
+    assert set(COLUMNS) - {"model", "latent_dim", "repeat", "seed", "fold", "log_likelihood_method",
+                           "log_likelihood_measure", "flags"} <= set(METRICS)
     assert [(r["latent_dim"], r["repeat"], r["seed"], r["fold"]) for r in rows] == [("2", "0", "0", "")] * 3
     assert rows[0]["epochs"] == "" and int(rows[2]["epochs"]) == len(comp.results[2].model.history_["train_loss"])
     assert [r["model"] for r in rows] == ["pca", "ppca", "vae"]
     for r, m in zip(rows, doc["models"]):
         assert float(r["reconstruction_error"]) == pytest.approx(m["reconstruction_error"])
-    assert rows[0]["log_likelihood"] == "" and rows[1]["log_likelihood_method"] == "exact"
-    assert rows[2]["log_likelihood_method"] == "importance-sampled (k=20)"
+    assert rows[0]["log_likelihood"] == "" and rows[1]["log_likelihood_method"] == "exact, uniform dequantisation"
+    assert rows[2]["log_likelihood_method"] == "importance-sampled (k=20), uniform dequantisation"
+    assert len({r["log_likelihood_measure"] for r in rows}) == 1 and "flags" in rows[2]
     vae = doc["models"][2]
     assert vae["elbo"] <= vae["log_likelihood"] + 1.0  # IWAE(k=20) >= ELBO up to Monte Carlo noise
 
@@ -84,9 +86,15 @@ def test_values_match_direct_computations_on_the_same_split(digits_report):
     comp, _ = digits_report
     assert len(comp.X_train) + len(comp.X_test) == 250 and len(comp.X_test) == 50
     rows = {r.name: r.metrics for r in comp.results}
-    # PPCA log-likelihood: a fresh PPCA fitted on the same training split
-    direct = PPCA(n_components=2).fit(comp.X_train).score(comp.X_test)
+    # PPCA log-likelihood: a fresh PPCA fitted on the same dequantised training split, scored on the
+    # same dequantised held-out split, plus D log(width) (digits: 17 levels 1/16 apart)
+    from latentzoo.experiment.likelihood_policy import resolve_policy
+    from latentzoo.experiment.measure import prepare_split
+
+    split = prepare_split(comp.X_train, comp.X_test, None, None, resolve_policy(comp.X_train), 0)
+    direct = PPCA(n_components=2).fit(split.X_train_deq).score(split.X_test_deq) + 64 * np.log(1 / 16)
     assert rows["ppca"]["log_likelihood"] == pytest.approx(direct, rel=1e-6)
+    assert rows["ppca"]["bits_per_dim"] == pytest.approx(-direct / (64 * np.log(2)), rel=1e-6)
     # PCA: scikit-learn's PCA gives the same reconstruction error and (sign-free) kNN accuracy
     sk = SkPCA(n_components=2).fit(comp.X_train.astype(np.float64))
     Xte = comp.X_test.astype(np.float64)
@@ -102,8 +110,9 @@ def test_values_match_direct_computations_on_the_same_split(digits_report):
 def test_all_seven_models_on_2d_data_use_gaussian_and_draw_the_score_field(tmp_path):
     comp = run_comparison("moons", ["pca", "ppca", "ae", "dae", "cae", "vae", "beta-vae"], latent_dim=1,
                           n_samples=150, epochs=1, hidden=(8,), n_importance=10, progress=False)
-    assert comp.setup["likelihood"] == "gaussian"
-    assert all(r.model.likelihood == "gaussian" for r in comp.results if hasattr(r.model, "likelihood"))
+    assert comp.setup["likelihood"] == "gaussian-learned"  # continuous data: the VAEs' learned variance
+    assert all(r.model.likelihood == ("gaussian-learned" if hasattr(r.model, "elbo") else "gaussian")
+               for r in comp.results if hasattr(r.model, "likelihood"))
     write_report(comp, tmp_path / "r")
     page = (tmp_path / "r" / "report.html").read_text()
     assert "DAE score field" in _headings(page) and "Decoded latent grids" not in _headings(page)

@@ -6,14 +6,14 @@ table); :data:`METRICS` documents each key in one line (the report prints those 
 
 Latent regularity is made measurable by two numbers:
 
-* **prior realism** (:func:`prior_realism`): decode ``m`` latent points drawn from the
-  model's prior and take the mean Euclidean distance from each decoded point to its
-  nearest training example. Small means points drawn from the prior decode to things
-  that look like data; a latent space with holes between clusters decodes prior draws
-  to blurry non-data and scores high. Models without a prior (PCA, AE, DAE, CAE) get
-  the Gaussian fitted to their training codes, ``z = m + L u`` with ``u ~ N(0, I)``
-  and ``L L^T`` the empirical code covariance, so every model is judged by the same
-  rule: draw from the standardised latent, decode, compare with the data.
+* **sample realism** (:func:`latentzoo.realism.sample_realism`): the leave-one-out
+  accuracy of a 1-nearest-neighbour classifier telling held-out data from as many
+  generated points (a classifier two-sample test, Lopez-Paz & Oquab 2017): 0.5 means
+  indistinguishable, 1 means every point is told apart. Models with a generative
+  distribution (PPCA, VAE) give full draws ``x ~ p(x)``; the others (PCA, AE, DAE, CAE)
+  decode draws from the Gaussian fitted to their training codes, ``z = m + L u`` with
+  ``u ~ N(0, I)`` and ``L L^T`` the empirical code covariance. Blurry decoder means do
+  not score well: they are each other's nearest neighbours.
 * **interpolation smoothness** (:func:`interpolation_smoothness`): for pairs of test
   points, decode the straight latent segment between their codes at ``steps`` points
   and divide the decoded path length by the distance between its decoded endpoints.
@@ -38,8 +38,8 @@ from .base import latent_dim
 
 __all__ = [
     "METRICS", "LOG_LIKELIHOODS", "evaluate", "reconstruction_error", "log_likelihood",
-    "knn_accuracy", "trustworthiness", "active_units", "latent_sampler", "prior_realism",
-    "interpolation_smoothness", "data_realism_reference",
+    "knn_accuracy", "trustworthiness", "active_units", "latent_sampler",
+    "interpolation_smoothness",
 ]
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ ACTIVE_THRESHOLD = 0.01
 METRICS: dict[str, str] = {
     "reconstruction_error": "held-out mean over samples of ||x - decode(encode(x))||^2, summed over "
                             "features (lower is better).",
-    "log_likelihood": "held-out mean log p(x) in nats per sample: exact for PPCA; importance-sampled "
-                      "with k proposals from q(z|x) for VAEs (IWAE bound, tight as k grows); none for "
-                      "PCA and the plain autoencoders. Only comparable between models with the same "
-                      "likelihood family (a Gaussian density is not a Bernoulli probability).",
+    "log_likelihood": "held-out mean log p(x) in nats per sample, every row in the report's one measure (named "
+                      "in the column header): exact for PPCA; importance-sampled with k proposals from q(z|x) "
+                      "for VAEs (IWAE bound, tight as k grows); on binary or discrete data densities are "
+                      "fitted and scored on uniformly dequantised data (a lower bound on the log-probability of "
+                      "the discrete data); n/a for PCA and the autoencoders, which have no density.",
+    "bits_per_dim": "-log_likelihood / (D ln 2): the same number in bits per data dimension (lower is better).",
     "elbo": "held-out mean evidence lower bound E_q[log p(x|z)] - KL(q(z|x) || p(z)) in nats (VAEs); "
             "always <= the log-likelihood.",
     "knn_accuracy": "accuracy of a 5-nearest-neighbour classifier fitted on training codes and tested "
@@ -63,9 +65,10 @@ METRICS: dict[str, str] = {
                        "held-out data, on a subsample: 1 = latent neighbours are data neighbours.",
     "active_units": "latent dimensions whose code variance over the held-out data exceeds 0.01 "
                     "(for VAEs: variance of the posterior mean, Burda et al. 2016).",
-    "prior_realism": "mean distance from decoded prior draws to their nearest training example "
-                     "(lower = random latent points decode to data-like points; models without a "
-                     "prior draw from a Gaussian fitted to their codes).",
+    "sample_realism": "accuracy of a leave-one-out 1-nearest-neighbour classifier telling held-out data from "
+                      "as many generated points (classifier two-sample test; 0.5 = indistinguishable, the ideal; "
+                      "1 = every point told apart). PPCA/VAE: full draws x ~ p(x); models without a prior: "
+                      "decoded draws from a Gaussian fitted to their training codes.",
     "interpolation_smoothness": "decoded path length of straight latent interpolations between test "
                                 "pairs divided by the distance of the decoded endpoints (1 = straight; "
                                 "higher = jumps).",
@@ -125,6 +128,7 @@ def log_likelihood(model, X, *, n_importance: int = 1000) -> dict:
         if est.applies(model):
             return est.compute(model, X, n_importance=n_importance)
     return {"log_likelihood": None, "log_likelihood_method": None, "elbo": None}
+
 
 
 # ---------------------------------------------------------------------- latent quality
@@ -199,38 +203,6 @@ def latent_sampler(model, X_train) -> Callable[[int, np.random.Generator], np.nd
     return lambda m, rng: mean + rng.standard_normal((m, q)) @ L.T
 
 
-def _nearest_distance(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    from sklearn.neighbors import NearestNeighbors
-
-    nn = NearestNeighbors(n_neighbors=1).fit(reference)
-    return nn.kneighbors(points)[0][:, 0]
-
-
-def prior_realism(model, X_train, *, n_samples: int = 500, random_state=0) -> float:
-    """Mean distance from decoded prior draws to their nearest training example.
-
-    ``z_j ~ p(z)`` (see :func:`latent_sampler`), ``x_j = decode(z_j)``,
-    ``R = mean_j min_i ||x_j - x_i^train||``. Zero exactly when every decoded draw is a
-    training example; compare with :func:`data_realism_reference`, the same distance for
-    genuine held-out data.
-    """
-    X_train = np.asarray(X_train, dtype=np.float64)
-    rng = np.random.default_rng(random_state)
-    Z = latent_sampler(model, X_train)(n_samples, rng)
-    decoded = np.asarray(model.inverse_transform(Z), dtype=np.float64)
-    return float(_nearest_distance(decoded, X_train).mean())
-
-
-def data_realism_reference(X_train, X_test) -> float:
-    """Mean distance from each held-out point to its nearest training example.
-
-    The value :func:`prior_realism` would have if decoded prior draws were as close to
-    the training set as fresh data are: a scale for reading it.
-    """
-    return float(_nearest_distance(np.asarray(X_test, dtype=np.float64),
-                                   np.asarray(X_train, dtype=np.float64)).mean())
-
-
 def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, random_state=0) -> float:
     """Mean ratio of decoded interpolation path length to decoded endpoint distance.
 
@@ -283,7 +255,7 @@ def labels_look_like_ids(y) -> bool:
 # ---------------------------------------------------------------------- all together
 def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_importance: int = 1000,
              max_trust_samples: int = 500, n_prior: int = 500, n_pairs: int = 50, steps: int = 16,
-             random_state=0) -> dict:
+             random_state=0, with_log_likelihood: bool = True) -> dict:
     """Every metric of :data:`METRICS` (except :data:`FIT_KEYS`) for a fitted model.
 
     Parameters
@@ -292,7 +264,7 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
     X_test, y_test : held-out data (and labels, optional)
     X_train, y_train : training data (and labels). The kNN classifier is fitted on the
         training codes; without training data it is scored by 5-fold cross-validation on
-        the held-out codes, and prior realism is measured against ``X_test``.
+        the held-out codes, and the code Gaussian of sample realism is fitted on ``X_test``.
     n_importance : int, default=1000
         Proposals per sample of the VAE importance-sampled log-likelihood.
 
@@ -308,7 +280,10 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
     Z_test = np.asarray(model.transform(X_test), dtype=np.float64)  # encoded once, used by every metric
     R = np.asarray(model.inverse_transform(Z_test), dtype=np.float64)
     out["reconstruction_error"] = float(((np.asarray(X_test, dtype=np.float64) - R) ** 2).sum(axis=1).mean())
-    out.update(log_likelihood(model, X_test, n_importance=n_importance))
+    if with_log_likelihood:  # False: the caller scores it in its own measure (experiment.measure)
+        out.update(log_likelihood(model, X_test, n_importance=n_importance))
+        ll = out["log_likelihood"]
+        out["bits_per_dim"] = None if ll is None else -ll / (X_test.shape[1] * np.log(2))
     out["knn_accuracy"] = None
     if y_test is not None and labels_look_like_ids(y_test if y_train is None else np.concatenate([y_train, y_test])):
         n = len(y_test) + (0 if y_train is None else len(y_train))
@@ -328,7 +303,9 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
     out["trustworthiness"] = (trustworthiness(X_test, Z_test, max_samples=max_trust_samples,
                                               random_state=random_state) if len(X_test) >= 4 else None)
     out["active_units"] = count_active(Z_test)
-    out["prior_realism"] = prior_realism(model, ref, n_samples=n_prior, random_state=random_state)
+    from .realism import sample_realism
+
+    out["sample_realism"] = sample_realism(model, X_test, ref, max_points=n_prior, random_state=random_state)
     out["interpolation_smoothness"] = (interpolation_smoothness(model, X_test, n_pairs=n_pairs, steps=steps,
                                                                 random_state=random_state)
                                        if len(X_test) >= 2 else None)

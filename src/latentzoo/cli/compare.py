@@ -1,7 +1,8 @@
 """``latentzoo compare``: fit the ladder on one dataset and write the HTML report."""
 from __future__ import annotations
 
-from ._common import MAX_N_IMPORTANCE, Command, UsageError, add_data_args, echo, n_importance_type, seed_type
+from ._common import (MAX_N_IMPORTANCE, Command, UsageError, add_data_args, echo, n_importance_type, parse_value,
+                      seed_type)
 
 
 def _models(text: str) -> list[str]:
@@ -16,6 +17,44 @@ def _hidden(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise UsageError(f"--hidden {text!r}: expected positive layer widths, e.g. 256,128")
     return sizes
+
+
+def parse_model_params(items: list[str] | None, models: list[str]) -> dict:
+    """``--param MODEL.NAME=VALUE`` (repeatable) -> ``{model: {name: value}}``, each checked (the
+    model compared, the name a constructor parameter, the value by the estimator's own
+    validation) before any data is read or model fitted."""
+    from ..registry import MODELS
+    from .fit import constructor_params
+
+    out: dict[str, dict] = {}
+    for item in items or []:
+        target, eq, value = item.partition("=")
+        model, dot, name = target.partition(".")
+        if not (eq and dot and model and name):
+            raise UsageError(f"compare: --param {item!r}: expected MODEL.NAME=VALUE, e.g. vae.beta=4")
+        if model not in models:
+            known = f"compared models: {', '.join(models)}" if model in MODELS else f"known models: {', '.join(MODELS)}"
+            raise UsageError(f"compare: --param {item!r}: model {model!r} is not compared ({known})")
+        key = name.replace("-", "_")
+        valid = constructor_params(MODELS[model].cls)
+        if key not in valid:
+            raise UsageError(f"compare: --param {item!r}: {model} has no parameter {name!r}; valid parameters: "
+                             f"{', '.join(valid)}")
+        out.setdefault(model, {})[key] = parse_value(value)
+        try:
+            MODELS[model].make(**out[model])._validate_params()
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"compare: --param {item!r}: {e}") from None
+    return out
+
+
+def _likelihood(spec: str) -> str:
+    from ..neural.likelihoods import LIKELIHOODS, is_valid_likelihood
+
+    if spec != "auto" and not is_valid_likelihood(spec):
+        raise UsageError(f"compare: --likelihood {spec!r} is not a registered likelihood spec; known: auto, "
+                         f"{', '.join(LIKELIHOODS)} (e.g. gaussian:0.1)")
+    return spec
 
 
 def add_arguments(p):
@@ -49,6 +88,14 @@ def add_arguments(p):
                    help=f"importance samples per point for VAE log-likelihoods, at most {MAX_N_IMPORTANCE} "
                         "(default: %(default)s)")
     p.add_argument("--n-samples", type=int, default=None, help="use only the first N samples of the data")
+    p.add_argument("--likelihood", default="auto",
+                   help="decoder likelihood of every neural rung: auto (binary data: Bernoulli; discrete levels: "
+                        "uniform dequantisation and a learned-variance Gaussian; continuous data: learned-variance "
+                        "Gaussian) or a registered spec, e.g. bernoulli, gaussian:0.1, gaussian-learned, laplace "
+                        "(default: auto)")
+    p.add_argument("--param", action="append", default=[], metavar="MODEL.NAME=VALUE",
+                   help="a constructor parameter of one model, repeatable: --param vae.beta=4 "
+                        "--param dae.noise=masking:0.3 --param cae.contractive=1.0")
 
 
 def _latent_dims(args) -> list[int] | None:
@@ -91,14 +138,28 @@ def _check(args) -> None:
         raise UsageError(f"compare: --models names {', '.join(map(repr, twice))} more than once; give each model once")
 
 
+def _num(v, fmt: str) -> str:
+    return "n/a" if v is None else format(v, fmt)
+
+
 def _line(rec, done, total, reused):
+    """One stdout line per run: reconstruction, log-likelihood in nats and bits/dim, realism, flags;
+    the first one is preceded by the report's log-likelihood measure."""
     m = rec.metrics
-    ll = "" if m.get("log_likelihood") is None else f"  log-lik {m['log_likelihood']:.4g}"
-    knn = "" if m.get("knn_accuracy") is None else f"  kNN {m['knn_accuracy']:.3f}"
-    fit = "stored" if reused else f"fit {rec.fit_time_s:6.1f}s"
+    if done == 1 and m.get("log_likelihood_measure"):
+        echo(f"log-likelihood measure: {m['log_likelihood_measure']}")
     width = len(str(total))
-    echo(f"[{done:>{width}}/{total}] {rec.model:<9} q={rec.latent_dim:<3} r{rec.repeat}  {fit}  "
-         f"recon {m['reconstruction_error']:.4g}{ll}{knn}  prior-realism {m['prior_realism']:.4g}")
+    fit = "stored" if reused else f"fit {rec.fit_time_s:6.1f}s"
+    head = f"[{done:>{width}}/{total}] {rec.model:<9} q={rec.latent_dim:<3} r{rec.repeat}  {fit}  "
+    flags = f"  [{', '.join(m['flags'])}]" if m.get("flags") else ""
+    if m.get("error"):
+        echo(f"{head}FAILED: {m['error']}{flags}")
+        return
+    ll = m.get("log_likelihood")
+    ll = f"log-lik {ll:.4g} nats ({m['bits_per_dim']:.3g} bits/dim)" if ll is not None else "log-lik n/a"
+    knn = "" if m.get("knn_accuracy") is None else f"  kNN {m['knn_accuracy']:.3f}"
+    echo(f"{head}recon {_num(m.get('reconstruction_error'), '.4g')}  {ll}{knn}"
+         f"  realism {_num(m.get('sample_realism'), '.3f')}{flags}")
 
 
 def run(args, extra) -> int:
@@ -108,6 +169,8 @@ def run(args, extra) -> int:
     _check(args)
     dims = _latent_dims(args)
     hidden = _hidden(args.hidden)
+    likelihood = _likelihood(args.likelihood)
+    params = parse_model_params(args.param, _models(args.models))
     try:
         check_destination(args.out)  # a bad --out fails now, before any fit
     except ValueError as e:
@@ -118,8 +181,12 @@ def run(args, extra) -> int:
                           device=args.device, n_importance=args.n_importance, n_samples=args.n_samples,
                           test_data=args.test_data, out=args.out, jobs=args.jobs, backend=args.backend,
                           scheduler=args.scheduler, verbose=int(getattr(args, "verbose", False) or 0),
-                          load_kw=load_kw, on_run=_line)
+                          load_kw=load_kw, likelihood=likelihood, params=params, on_run=_line)
     path = write_report(comp, args.out)
+    echo(f"likelihood policy: {comp.setup.get('likelihood_reason')}")
+    flagged = sorted({f for row in comp.summary for f in row.get("flags") or []})
+    if flagged:
+        echo(f"health flags raised: {', '.join(flagged)} (explained under the report's table)")
     for sentence in comp.verdict:
         echo(sentence)
     echo(f"report written to {path}")
@@ -134,6 +201,13 @@ COMMAND = Command(
   latentzoo compare data.csv --label-column label --latent-dim 2 --epochs 30 --seed 1
   latentzoo compare mnist/ --latent-dims 2,8,32 --repeats 3 --jobs 2 --out mnist-report
   latentzoo compare mnist/ --backend dask --scheduler tcp://HOST:8786 --repeats 5
+  latentzoo compare digits --likelihood bernoulli --param vae.beta=4 --param dae.noise=masking:0.3
+
+the log-likelihoods of one report are all in one measure (printed first, and in the table's
+header): binary data -> log-probabilities (Bernoulli decoders, PPCA dequantised); discrete levels
+-> uniform-dequantisation lower bounds on the log-probability; continuous data -> log-densities.
+Failed training is flagged (posterior-collapse, not-converged, diverged, overfit, degenerate),
+each flag explained under the report's table.
 
 every (model, q, repeat) run is stored in OUT/runs as it finishes: run the same command
 again after an interruption and only the missing (or stale) runs are fitted.

@@ -27,6 +27,8 @@ class ExperimentData:
     y_test: np.ndarray | None = None
     test_source: str = "split"
     fingerprint: str = ""
+    #: the report's :class:`~.likelihood_policy.LikelihoodPolicy` (set by the experiment)
+    policy: object = None
 
     @property
     def official_test(self) -> bool:

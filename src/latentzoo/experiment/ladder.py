@@ -19,10 +19,12 @@ import numpy as np
 from .. import evaluation
 from ..base import latent_dim
 from ..registry import MODELS
+from .likelihood_policy import LikelihoodPolicy
+from .measure import constructor_likelihood
 
 __all__ = [
     "DEFAULT_MODELS", "DEFAULT_EPOCHS", "DEFAULT_HIDDEN", "ModelResult", "Comparison",
-    "choose_likelihood", "model_overrides", "run_comparison", "evaluate_fitted", "versions",
+    "choose_likelihood", "model_overrides", "check_params", "run_comparison", "evaluate_fitted", "versions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -50,15 +52,22 @@ class ModelResult:
         hist = getattr(self.model, "history_", None)
         return len(hist["train_loss"]) if isinstance(hist, dict) and "train_loss" in hist else None
 
+    @property
+    def failed(self) -> bool:
+        """Whether the fit failed (e.g. diverged): no fitted model, no metrics."""
+        return self.metrics.get("error") is not None
+
     def row(self) -> dict:
         return {"model": self.name, **{k: self.metrics.get(k) for k in _ROW_KEYS},
-                "fit_time_s": self.fit_time_s, "epochs": self.epochs}
+                "flags": list(self.metrics.get("flags") or []), "fit_time_s": self.fit_time_s,
+                "epochs": self.epochs}
 
 
-_ROW_KEYS = ("reconstruction_error", "log_likelihood", "log_likelihood_method", "elbo", "knn_accuracy",
-             "trustworthiness", "active_units", "prior_realism", "interpolation_smoothness")
+_ROW_KEYS = ("reconstruction_error", "log_likelihood", "bits_per_dim", "log_likelihood_measure",
+             "log_likelihood_method", "elbo", "knn_accuracy", "trustworthiness", "active_units", "sample_realism",
+             "interpolation_smoothness")
 #: the columns every metrics.csv has (one line per run; metrics beyond these follow the run's own keys)
-COLUMNS = ("model", "latent_dim", "repeat", "seed", "fold") + _ROW_KEYS + ("fit_time_s", "epochs")
+COLUMNS = ("model", "latent_dim", "repeat", "seed", "fold") + _ROW_KEYS + ("flags", "fit_time_s", "epochs")
 
 
 @dataclass
@@ -85,7 +94,8 @@ class Comparison:
 
     @property
     def models(self) -> dict:
-        return {r.name: r.model for r in self.results}
+        """The fitted models (failed runs left out), by name."""
+        return {r.name: r.model for r in self.results if not r.failed}
 
     @property
     def image_shape(self):
@@ -105,8 +115,14 @@ def _accepted(spec) -> set[str]:
 
 
 def model_overrides(spec, *, latent_dim: int, epochs: int | None, seed: int, device: str,
-                    likelihood: str | None, hidden=DEFAULT_HIDDEN) -> dict:
-    """Constructor overrides for ``spec``, keeping only parameters its class accepts."""
+                    likelihood: str | LikelihoodPolicy | None, hidden=DEFAULT_HIDDEN) -> dict:
+    """Constructor overrides for ``spec``, keeping only parameters its class accepts.
+
+    ``likelihood`` is a spec for every neural rung, or a :class:`LikelihoodPolicy` (the
+    density rungs get its likelihood, the autoencoders its reconstruction likelihood).
+    """
+    if isinstance(likelihood, LikelihoodPolicy):
+        likelihood = constructor_likelihood(spec.cls, likelihood)
     wanted = {"n_components": latent_dim, "random_state": seed, "device": device, "verbose": 0,
               "likelihood": likelihood, "max_epochs": epochs, "hidden": hidden}
     ok = _accepted(spec)
@@ -150,14 +166,42 @@ def _check_models(names: Sequence[str]) -> list[str]:
     return names
 
 
+def check_params(params: dict | None, names: Sequence[str]) -> dict:
+    """Validate per-model constructor parameters before any fit: ``{model: {name: value}}``.
+
+    Every model must be among ``names``, every name a constructor parameter of its class,
+    and each value must pass the estimator's own parameter validation. Returns ``params``
+    with an entry (maybe empty) for every model.
+    """
+    params = params or {}
+    for model in params:
+        if model not in names:
+            raise ValueError(f"parameters given for model {model!r}, which is not among the compared models "
+                             f"({', '.join(names)})")
+    out = {}
+    for name in names:
+        spec = MODELS[name]
+        given = dict(params.get(name, {}))
+        unknown = sorted(set(given) - _accepted(spec))
+        if unknown:
+            raise ValueError(f"{name}: unknown parameter(s) {', '.join(unknown)}; valid parameters: "
+                             f"{', '.join(sorted(_accepted(spec) - {'verbose'}))}")
+        try:
+            spec.make(**given)._validate_params()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{name}: {e}") from None
+        out[name] = given
+    return out
+
+
 def run_comparison(data="digits", models: Sequence[str] = DEFAULT_MODELS, *, latent_dim: int | None = None,
                    **kw) -> Comparison:
     """Fit each registered model in ``models`` on one train split of ``data``; measure on the rest.
 
     The one-latent-dimension, one-repeat case of :func:`latentzoo.experiment.run_experiment`
     (which takes the same keywords: ``epochs``, ``hidden``, ``test_size``, ``seed``,
-    ``device``, ``n_importance``, ``n_samples``, ``progress``, ...). ``latent_dim`` None:
-    the one the data allow (:func:`~latentzoo.experiment.plan.default_latent_dim`).
+    ``device``, ``n_importance``, ``n_samples``, ``progress``, ``likelihood``, ``params``, ...).
+    ``latent_dim`` None: the one the data allow (:func:`~latentzoo.experiment.plan.default_latent_dim`).
     """
     from .sweep import run_experiment
 
@@ -169,14 +213,19 @@ def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DE
     """Measure already fitted models on ``data`` (all of it is the evaluation set).
 
     Without a training split, kNN accuracy is cross-validated on the codes of ``data``
-    and prior realism is measured against ``data`` itself (see :func:`evaluation.evaluate`).
+    and the code Gaussian of sample realism is fitted on ``data`` itself (see :func:`evaluation.evaluate`).
     """
     from ..data import Dataset, load_dataset
 
     X, y, meta = data if isinstance(data, Dataset) else load_dataset(data, random_state=seed)
     results = []
+    from .health import RunEvidence, health_flags
+
     for name, est in models.items():
         metrics = evaluation.evaluate(est, X, y, n_importance=n_importance, random_state=seed)
+        metrics["log_likelihood_measure"] = "log p(x) of the given data under each model's own likelihood"
+        metrics["log_likelihood_method"] = metrics.get("log_likelihood_method") or "n/a: no density model"
+        metrics["flags"] = health_flags(RunEvidence(est, metrics, {}, int(X.shape[1])))
         results.append(ModelResult(name, est, metrics, None, est.get_params(deep=False)))
     first = next(iter(models.values()))
     device = getattr(first, "device", "cpu")

@@ -3,7 +3,8 @@
 :func:`execute` is the unit every backend runs (in this process, in a worker process, on
 a Dask worker): it takes a :class:`~.plan.RunTask`, the split and the data, and returns
 a :class:`RunRecord` (what metrics.json keeps of the run) with the fitted estimator.
-What one run measures is :func:`latentzoo.evaluation.evaluate`'s business.
+What one run measures, and on which data it is fitted (the likelihood policy,
+dequantisation, health flags), is :mod:`.measure`'s business.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def _epochs(est) -> int | None:
 
 
 def measure(est, X_test, y_test, X_train, y_train, *, n_importance: int, seed: int) -> dict:
-    """The held-out metrics of one fitted run (:func:`latentzoo.evaluation.evaluate`)."""
+    """The held-out metrics of one fitted run (:func:`latentzoo.evaluation.evaluate`), without
+    a likelihood policy (each model's own likelihood on the raw data)."""
     return evaluation.evaluate(est, X_test, y_test, X_train, y_train, n_importance=n_importance,
                                random_state=seed)
 
@@ -81,15 +83,21 @@ def execute(task, split, data, *, n_importance: int, threads: int | None = None)
     threads : int, optional
         CPU threads this run may use (set when several runs share a machine).
     """
+    from .likelihood_policy import resolve_policy
+    from .measure import fit_run, measure_run, prepare_split
+
     limit_threads(threads)
     X_train, y_train, X_test, y_test = data.split(split)
+    policy = data.policy if data.policy is not None else resolve_policy(data.X)
+    # one dequantisation draw per split: every model of the repeat is fitted and scored on it
+    run_data = prepare_split(X_train, X_test, y_train, y_test, policy, split.seed)
     spec = MODELS[task.model]
     est = spec.make(**task.overrides)
     logger.info("fitting %s on %s", task.name, X_train.shape)
-    t0 = time.perf_counter()
-    est.fit(X_train)
-    fit_time = time.perf_counter() - t0
-    metrics = measure(est, X_test, y_test, X_train, y_train, n_importance=n_importance, seed=task.seed)
+    fit_time, error = fit_run(est, policy, run_data)
+    if error is not None:
+        logger.warning("%s: %s", task.name, error)
+    metrics = measure_run(est, policy, run_data, n_importance=n_importance, seed=task.seed, error=error)
     params = {k: v for k, v in est.get_params(deep=False).items()}
     rec = RunRecord(task.model, task.latent_dim, task.repeat, task.seed, task.fold, clean(metrics),
                     round(fit_time, 4), _epochs(est), task.fingerprint, clean(params))

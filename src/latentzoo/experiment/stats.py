@@ -18,11 +18,11 @@ __all__ = ["DIRECTIONS", "METRIC_LABELS", "TEST", "ALPHA", "summarize", "compare
 
 #: metric -> "min" (lower is better) or "max"; metrics without a direction are not ranked
 DIRECTIONS = {"reconstruction_error": "min", "log_likelihood": "max", "elbo": "max", "knn_accuracy": "max",
-              "trustworthiness": "max", "prior_realism": "min", "interpolation_smoothness": "min"}
+              "trustworthiness": "max", "sample_realism": "min", "interpolation_smoothness": "min"}
 #: metric -> how the report names it
 METRIC_LABELS = {"reconstruction_error": "Reconstruction error", "log_likelihood": "Log-likelihood",
                  "elbo": "ELBO", "knn_accuracy": "kNN accuracy", "trustworthiness": "Trustworthiness",
-                 "prior_realism": "Prior realism", "interpolation_smoothness": "Interpolation smoothness"}
+                 "sample_realism": "Sample realism", "interpolation_smoothness": "Interpolation smoothness"}
 ALPHA = 0.05
 TEST = "paired t-test, 5%"
 _SKIP = {"n_test"}

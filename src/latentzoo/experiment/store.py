@@ -66,7 +66,8 @@ class RunStore:
             rec = RunRecord.from_json(json.loads((d / RUN_FILE).read_text("utf-8")))
         except (OSError, ValueError, TypeError):
             return None
-        if rec.fingerprint != task.fingerprint or not (d / MODEL_FILE).is_file():
+        failed = bool(rec.metrics.get("error"))  # a failed fit has no model to store
+        if rec.fingerprint != task.fingerprint or not (failed or (d / MODEL_FILE).is_file()):
             logger.info("stored run %s is stale: refitting", task.name)
             return None
         return rec
@@ -78,14 +79,17 @@ class RunStore:
         name = f"{rec.model}-q{rec.latent_dim}-r{rec.repeat}"
         rec.dir = f"{RUNS}/{name}"
         with atomic_folder(self._dir(name)) as tmp:
-            estimator.save(tmp / MODEL_FILE)
+            if not rec.metrics.get("error"):  # a failed fit (e.g. diverged) has no fitted model
+                estimator.save(tmp / MODEL_FILE)
             (tmp / RUN_FILE).write_text(json.dumps(rec.to_json(), indent=2), encoding="utf-8")
         return rec
 
     def model(self, rec: RunRecord):
-        """The fitted estimator of a stored run."""
+        """The fitted estimator of a stored run (None for a failed one)."""
         from ..persistence import load
 
+        if rec.metrics.get("error"):
+            return None
         return load(self.out / rec.dir / MODEL_FILE)
 
     def stale_names(self, tasks) -> list[str]:

@@ -17,8 +17,8 @@ from ..registry import MODELS
 from .backends import BACKENDS, run_all
 from .data import prepare_data
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
-                     ModelResult, _check_models, _device_description, choose_likelihood, model_overrides,
-                     versions)
+                     ModelResult, _check_models, _device_description, check_params, model_overrides, versions)
+from .likelihood_policy import resolve_policy
 from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
 from .store import RunStore, check_destination
@@ -65,6 +65,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                    n_importance: int = DEFAULT_N_IMPORTANCE, n_samples: int | None = None, test_data=None,
                    out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
                    progress: bool = True, verbose: int = 0, load_kw: dict | None = None,
+                   likelihood: str = "auto", params: dict | None = None,
                    on_run: Callable | None = None) -> Comparison:
     """Fit and measure every (model, latent dimension, repeat) run of the plan.
 
@@ -91,6 +92,14 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     jobs, backend, scheduler
         ``backend="local"`` runs ``jobs`` fits at once in separate processes;
         ``backend="dask"`` submits them to the Dask scheduler at ``scheduler``.
+    likelihood : str, default="auto"
+        ``"auto"`` (:func:`~.likelihood_policy.resolve_policy`: Bernoulli on binary data,
+        dequantised densities on discrete levels, learned-variance Gaussian on continuous
+        data) or a registered likelihood spec for every neural rung; one log-likelihood
+        measure for the whole report either way.
+    params : dict, optional
+        ``{model: {parameter: value}}`` constructor parameters of single models, e.g.
+        ``{"vae": {"beta": 4.0}}``; validated before any fit.
     on_run : callable, optional
         ``on_run(record, done, total, reused)`` after every run (reused runs too).
     """
@@ -101,6 +110,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     _check_options(jobs, backend, scheduler, n_importance)
     if cv is None and not (0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
+    params = check_params(params, names)
     store = RunStore(None if out is None else check_destination(out))
 
     ds = prepare_data(data, test_data=test_data, seed=seed, n_samples=n_samples, load_kw=load_kw)
@@ -112,14 +122,15 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
         q, dim_reason = default_latent_dim(X.shape[1])
         latent_dims = [q]
     dims = check_latent_dims(latent_dims, X.shape[1])
-    likelihood, why = choose_likelihood(X)
+    policy = resolve_policy(X, likelihood)
+    ds.policy = policy
     splits = make_splits(len(X), y, repeats=repeats, cv=cv, test_size=test_size, seed=seed,
                          official_test=ds.official_test)
-    settings = {"n_importance": n_importance, "likelihood": likelihood, "test_source": ds.test_source}
+    settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
     def overrides(name, q, run_seed):
-        return model_overrides(MODELS[name], latent_dim=q, epochs=epochs, seed=run_seed, device=device,
-                               likelihood=likelihood, hidden=hidden)
+        return {**model_overrides(MODELS[name], latent_dim=q, epochs=epochs, seed=run_seed, device=device,
+                                  likelihood=policy, hidden=hidden), **params[name]}
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
     _check_memory(tasks, X.shape[1])
@@ -166,20 +177,20 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
         bar.close()
     logger.info("fitted %d runs in %.1f s", len(pending), time.perf_counter() - t0)
     runs = [done[t.name] for t in tasks]
-    return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_=dict(
+    return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
         repeats=repeats, cv=cv, epochs=epochs, hidden=hidden, test_size=test_size, seed=seed, device=device,
         n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason))
 
 
-def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood, locals_) -> Comparison:
-    from .. import evaluation
+def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_) -> Comparison:
     from ..linear.evidence import choose_latent_dim
+    from ..realism import two_sample_accuracy
 
     X_train, y_train, X_test, y_test = ds.split(splits[0])
     results = []
     for rec in runs:
         if rec.latent_dim == fig_q and rec.repeat == 0:
-            est = kept.get(rec.model) or store.model(rec)
+            est = kept[rec.model] if rec.model in kept else store.model(rec)
             results.append(ModelResult(rec.model, est, rec.metrics, rec.fit_time_s, rec.params))
     summary = summarize(runs, order=names)
     comparisons = compare(runs)
@@ -196,10 +207,11 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, why, likelihood
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],
              "split": _split_text(ds, L), "significance": TEST, "device": _device_description(L["device"]),
-             "likelihood": likelihood, "likelihood_reason": why, "n_importance": L["n_importance"],
+             "likelihood": policy.likelihood, "likelihood_reason": policy.reason,
+             "likelihood_policy": policy.as_dict(), "n_importance": L["n_importance"],
              "backend": L["backend"], "jobs": L["jobs"], "versions": versions()}
     sentences = verdict(summary, comparisons, runs, names=METRIC_LABELS, ppca_evidence_q=evidence_q)
-    ref = evaluation.data_realism_reference(X_train, X_test)
+    ref = two_sample_accuracy(X_test, X_train, random_state=L["seed"])  # real vs real: the ideal, as measured
     return Comparison(meta, X_train, y_train, X_test, y_test, results, setup, ref, runs=runs, summary=summary,
                       comparisons=comparisons, verdict=sentences, ppca_evidence_q=evidence_q, figure_q=fig_q)
 

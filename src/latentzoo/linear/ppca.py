@@ -265,12 +265,18 @@ class PPCA(LatentModel):
         M = W.T @ W + s2 * np.eye(W.shape[1])
         return (np.eye(W.shape[0]) - W @ linalg.solve(M, W.T, assume_a="pos")) / s2
 
-    def sample(self, n_samples=1, random_state=None):
-        """Draw ``x = W z + mu + sigma eps`` with ``z ~ N(0, I_q)``, ``eps ~ N(0, I_d)``."""
+    def sample(self, n_samples=1, random_state=None, *, mean=False):
+        """Draw ``x = W z + mu + sigma eps`` with ``z ~ N(0, I_q)``, ``eps ~ N(0, I_d)``.
+
+        ``mean=True`` returns the decoder means ``W z + mu`` of the same ``z`` instead
+        (the same ``random_state`` gives the same ``z`` either way).
+        """
         self._check_fitted()
         rng = np.random.default_rng(random_state) if not isinstance(random_state, np.random.RandomState) \
             else random_state
         z = rng.standard_normal((n_samples, self.n_components_))
+        if mean:
+            return z @ self.W_.T + self.mean_
         eps = rng.standard_normal((n_samples, self.n_features_in_))
         return z @ self.W_.T + self.mean_ + np.sqrt(self.noise_variance_) * eps
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._style import FIGSIZE, PALETTE, as_model_dict, figure_and_axes, model_name
 
-__all__ = ["training_curves", "explained_variance", "explained_variance_ratio", "latent_sweep"]
+__all__ = ["training_curves", "explained_variance", "explained_variance_ratio", "latent_sweep", "eigen_spectrum"]
 
 logger = logging.getLogger(__name__)
 
@@ -166,4 +166,41 @@ def latent_sweep(rows, metric: str, *, ax=None, title=None, evidence_q=None, lab
     ax.set_ylabel(label or metric.replace("_", " "))
     ax.set_title(title or (label or metric.replace("_", " ")) + " vs q", fontsize=10)
     ax.legend(fontsize=7, loc="best")
+    return fig
+
+
+def eigen_spectrum(X, n_components: int, ax=None, *, title=None):
+    """The whole eigen-spectrum of the sample covariance of ``X``, with the chosen ``q`` marked.
+
+    Bars: the share of the total variance of every principal component (all
+    ``min(n - 1, d)`` of them, from the singular values of the centred data); line: the
+    cumulative share; a vertical line after component ``n_components`` shows what a
+    ``q``-component PCA/PPCA keeps (its share is in the legend).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f"eigen_spectrum needs a 2-D array with at least 2 rows, got shape {X.shape}")
+    s = np.linalg.svd(X - X.mean(axis=0), compute_uv=False)
+    var = s ** 2 / len(X)
+    var = var[: min(len(X) - 1, X.shape[1])]
+    ratio = var / var.sum() if var.sum() > 0 else var
+    q = int(n_components)
+    k = np.arange(1, len(ratio) + 1)
+    fig, ax = figure_and_axes(ax, figsize=FIGSIZE["wide"])
+    ax.bar(k, ratio, width=1.0 if len(k) > 60 else 0.8, color=[PALETTE[0] if i <= q else "0.7" for i in k],
+           label="per component (kept: coloured)")
+    cum = np.cumsum(ratio)
+    ax.plot(k, cum, color=PALETTE[1], label="cumulative", gid="cumulative")
+    ax.axvline(q + 0.5, color="k", ls="--", lw=1, gid="chosen_q",
+               label=f"q = {q}: {100 * cum[min(q, len(cum)) - 1]:.1f}% of the variance")
+    ax.set_xlim(0.5, len(k) + 0.5)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("principal component")
+    ax.set_ylabel("share of the total variance")
+    ax.legend(frameon=False, loc="center right")
+    ax.set_title(title or f"Eigen-spectrum of the training data ({len(ratio)} components), q = {q} marked")
     return fig

@@ -205,11 +205,15 @@ def _reconstructions_2d(X, recs, title):
     return fig
 
 
-def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None, vmax=None, title=None):
+def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None, vmax=None, title=None,
+            mean=None):
     """``n`` draws from the model's generative distribution (``model.sample``) as an image grid.
 
-    ``vmin``/``vmax`` set the grey-level range (default: the samples' range). Non-image
-    data: 2-D samples as points in the plane, others as lines over the feature index.
+    ``mean=True`` shows the decoder means E[x|z] of prior draws z, ``mean=False`` full
+    draws x ~ p(x|z) with the observation noise (same z for the same ``random_state``);
+    None: the model's own default. ``vmin``/``vmax`` set the grey-level range (default:
+    the samples' range). Non-image data: 2-D samples as points in the plane, others as
+    lines over the feature index.
 
     Raises
     ------
@@ -223,7 +227,8 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None
     if not getattr(model, "has_prior", False):
         raise ValueError(f"samples() needs a generative model with sample() (PPCA, VAE); "
                          f"{model_name(model)} has no prior to sample from")
-    S = np.asarray(model.sample(n, random_state=random_state), dtype=np.float64)
+    kw = {} if mean is None else {"mean": bool(mean)}
+    S = np.asarray(model.sample(n, random_state=random_state, **kw), dtype=np.float64)
     shape = resolve_image_shape(image_shape, S.shape[1], model)
     title = title or f"{model_name(model)}: {n} samples from the model"
     if shape is not None:

@@ -46,6 +46,9 @@ class NotApplicable:
 
 @dataclass(frozen=True)
 class Section:
+    """A report section; ``intro`` is text or a function of the comparison (what it shows
+    depends on the data: labels, latent dimension)."""
+
     key: str
     heading: str
     intro: str | Callable[[Comparison], str]
@@ -70,20 +73,23 @@ def _with(comp: Comparison, applies: Callable[[object], bool]) -> dict:
 
 # ---------------------------------------------------------------------- builders
 def regularity_figure(comp: Comparison):
-    """Two bar charts: prior realism (with the held-out-data reference) and smoothness."""
+    """Two bar charts: sample realism (0.5 ideal, the real-against-real reference) and smoothness."""
     import matplotlib.pyplot as plt
 
     names = [r.name for r in comp.results]
-    real = [r.metrics.get("prior_realism") for r in comp.results]
+    real = [r.metrics.get("sample_realism") for r in comp.results]
     smooth = [r.metrics.get("interpolation_smoothness") for r in comp.results]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     x = np.arange(len(names))
     a1.bar(x, [np.nan if v is None else v for v in real], color="#1f77b4")
+    a1.axhline(0.5, color="k", ls="--", lw=1, label="0.5: indistinguishable (ideal)")
     if comp.realism_reference is not None:
-        a1.axhline(comp.realism_reference, color="k", ls="--", lw=1, label="held-out data (reference)")
-        a1.legend(loc="upper left", fontsize=8)
-    a1.set_title("prior realism: decoded prior draws -> nearest training point\n(lower = more data-like)",
-                 fontsize=9)
+        a1.axhline(comp.realism_reference, color="#2ca02c", ls=":", lw=1.5,
+                   label=f"real vs real ({comp.realism_reference:.2f})")
+    a1.set_ylim(0, 1.3)
+    a1.legend(loc="upper center", fontsize=7, ncols=2, frameon=False)
+    a1.set_title("sample realism: 1-NN accuracy telling generated from held-out data\n(0.5 = ideal, 1 = told "
+                 "apart)", fontsize=9)
     a2.bar(x, [np.nan if v is None else v for v in smooth], color="#ff7f0e")
     a2.axhline(1.0, color="k", ls="--", lw=1, label="straight path")
     a2.legend(loc="upper left", fontsize=8)
@@ -114,9 +120,18 @@ def _panel_grid(models: dict, draw_one, *, size=3.2, max_cols=4):
     return fig
 
 
+def _latent_words(comp) -> str:
+    q = comp.setup.get("latent_dim")
+    where = ("the 1-D codes against the label" if comp.y_test is not None else "the 1-D codes") if q == 1 else \
+        "the two latent coordinates" if q in (None, 2) else f"PC1/PC2 of the {q}-D codes (their first two " \
+        "principal coordinates)"
+    colour = "coloured by label" if comp.y_test is not None else "no labels, one colour"
+    return f"Held-out codes of every model: {where}, {colour}."
+
+
 def _latent(comp):
     X, y = _sub(comp.X_test, comp.y_test, 1000, comp.setup.get("seed", 0))
-    return [("latent_spaces.png", "Held-out codes of every model (first two latent coordinates).",
+    return [("latent_spaces.png", _latent_words(comp),
              lambda: _panel_grid(comp.models, lambda n, m, ax: _plots().latent_scatter(m, X, y, ax=ax, title=n)))]
 
 
@@ -180,10 +195,17 @@ def _samples(comp):
         return [NotApplicable("samples.png", "samples: no model here has a generative prior (PPCA and the "
                               "VAEs do)")]
     seed = comp.setup.get("seed", 0)
-    return [("samples.png", "Draws from each model's generative distribution p(x) = int p(x|z) p(z) dz.",
-             lambda: _panel_grid(models, lambda n, m, ax: _plots().samples(
-                 m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, title=n,
-                 **_value_range(comp))))]
+    kinds = {"decoder means E[x|z]": True, "full draws x ~ p(x|z)": False}
+    panels = {(n, label): (m, mean) for n, m in models.items() for label, mean in kinds.items()}
+
+    def draw(key, pair, ax):
+        (name, label), (m, mean) = key, pair
+        _plots().samples(m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, mean=mean,
+                         title=f"{name}: {label}", **_value_range(comp))
+
+    return [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
+             "means E[x|z] (left) and full draws x ~ p(x|z) with the observation noise (right).",
+             lambda: _panel_grid(panels, lambda k, v, ax: draw(k, v, ax), max_cols=4))]
 
 
 def _interp_pair(comp):
@@ -200,6 +222,20 @@ def _interpolations(comp):
              lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape))]
 
 
+def _objective(model) -> str:
+    """What a neural model's training loss is, in words (one panel per model: objectives differ)."""
+    if model.has_density:
+        bound = "IWAE bound" if getattr(model, "objective", "elbo") == "iwae" else "ELBO"
+        beta = getattr(model, "beta", 1.0)
+        return f"-{bound}" + (f" (KL weight beta = {beta:g})" if beta != 1.0 else "") + ", nats per sample"
+    parts = [f"-log p(x | decode(encode(x))) ({getattr(model, 'likelihood', '?')})"]
+    if getattr(model, "noise", None):
+        parts[0] += f" of noisy inputs ({model.noise})"
+    if getattr(model, "contractive", 0):
+        parts.append(f"{model.contractive:g} ||J_f||^2")
+    return " + ".join(parts) + ", per sample"
+
+
 def _curves(comp):
     from ..neural.base import NeuralEstimator
 
@@ -207,15 +243,25 @@ def _curves(comp):
     if not models:
         return [NotApplicable("training_curves.png", "training curves: no model here is trained by epochs "
                               "(closed-form fits only)")]
-    return [("training_curves.png", "Training and validation loss per epoch (neural models)",
-             lambda: _plots().training_curves(models))]
+    return [("training_curves.png", "Training (solid) and validation (dashed) loss per epoch, one panel per model: "
+             "each minimises its own objective (panel titles), so losses compare within a panel only.",
+             lambda: _panel_grid(models, lambda n, m, ax: _curve_panel(n, m, ax), size=4.0, max_cols=3))]
+
+
+def _curve_panel(name, model, ax):
+    import textwrap
+
+    _plots().training_curves({name: model}, ax=ax, title="\n".join(textwrap.wrap(f"{name}: {_objective(model)}", 38)))
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize="x-small", frameon=False, loc="upper right")
 
 
 def _pca(comp):
     from ..linear import PCA
 
-    return [(f"explained_variance_{n}.png", f"{n}: explained variance per component",
-             (lambda m=m: _plots().explained_variance(m)))
+    X = comp.X_train if comp.X_train is not None else comp.X_test
+    return [(f"explained_variance_{n}.png", f"{n}: the whole eigen-spectrum of the training data, the chosen "
+             f"q = {m.n_components_} marked", (lambda m=m: _plots().eigen_spectrum(X, m.n_components_)))
             for n, m in _with(comp, lambda m: isinstance(m, PCA)).items()]
 
 
@@ -269,23 +315,25 @@ def sweep_intro(comp) -> str:
 SECTIONS: list[Section] = [
     Section("sweep", "Latent-dimension sweep", sweep_intro, _sweep),
     Section("regularity", "Latent regularity",
-            "Prior realism: draw latent points from the model's prior (models without one: from a Gaussian "
-            "fitted to their training codes), decode them, and measure the mean distance to the nearest "
-            "training example; the dashed line is the same distance for genuine held-out data. Interpolation "
-            "smoothness: decode straight latent paths between held-out pairs and divide the decoded path "
-            "length by the endpoint distance (1 = straight, linear decoders score exactly 1). A regular "
-            "latent space has both low.", _regularity),
-    Section("latent", "Latent spaces", "Held-out codes of every model, coloured by label.", _latent),
+            "Sample realism: generate as many points as there are held-out examples (PPCA/VAE: full draws from "
+            "the model; models without a prior: decoded draws from a Gaussian fitted to their training codes) "
+            "and measure how well a leave-one-out 1-nearest-neighbour classifier tells them from the held-out "
+            "data: 0.5 = indistinguishable (the ideal; the dotted line is real against real), 1 = every point "
+            "told apart. Blurry means do not score well. Interpolation smoothness: decode straight latent "
+            "paths between held-out pairs and divide the decoded path length by the endpoint distance "
+            "(1 = straight, linear decoders score exactly 1).", _regularity),
+    Section("latent", "Latent spaces", _latent_words, _latent),
     Section("posterior", "Posterior uncertainty",
             "Probabilistic encoders give a distribution q(z|x) per point, not a single code.", _posterior),
     Section("grid", "Decoded latent grids",
             "A regular grid over the 2-D latent space, decoded: holes and jumps show irregular regions.", _grid),
     Section("reconstructions", "Reconstructions", "", _reconstructions),
     Section("samples", "Samples from the prior",
-            "Models with a generative prior p(z) = N(0, I) (PPCA, VAE): draws from the model (model.sample).", _samples),
+            "Models with a generative prior p(z) = N(0, I) (PPCA, VAE): decoder means and full draws of the same "
+            "prior draws, labelled.", _samples),
     Section("interpolations", "Interpolations", "", _interpolations),
     Section("curves", "Training curves", "", _curves),
-    Section("pca", "PCA explained variance", "", _pca),
+    Section("pca", "PCA eigen-spectrum", "", _pca),
     Section("score", "DAE score field",
             "For Gaussian-noise denoising autoencoders (r(x) - x) / sigma^2 estimates the score "
             "grad log p(x) (Alain & Bengio 2014).", _score),

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..evaluation import METRICS
 from ..experiment import Comparison
+from ..experiment.health import FLAG_DESCRIPTIONS
 from .figures import SECTIONS, RenderedFigure
 
 __all__ = ["render_html", "TABLE_COLUMNS", "HEADINGS"]
@@ -22,12 +23,13 @@ __all__ = ["render_html", "TABLE_COLUMNS", "HEADINGS"]
 #: (key, header, best: "min" / "max" / None)
 TABLE_COLUMNS = (
     ("reconstruction_error", "Reconstruction error", "min"),
-    ("log_likelihood", "Log-likelihood (nats)", None),
+    ("log_likelihood", "Log-likelihood (nats/sample)", "max"),
+    ("bits_per_dim", "Bits/dim", "min"),
     ("elbo", "ELBO (nats)", None),
     ("knn_accuracy", "kNN accuracy", "max"),
     ("trustworthiness", "Trustworthiness", "max"),
     ("active_units", "Active units", None),
-    ("prior_realism", "Prior realism", "min"),
+    ("sample_realism", "Sample realism (0.5 ideal)", "min"),
     ("interpolation_smoothness", "Interpolation smoothness", "min"),
     ("fit_time_s", "Fit time (s)", None),
     ("epochs", "Epochs", None),
@@ -75,18 +77,56 @@ def _value(row: dict, key: str) -> str:
     return text
 
 
+def _measure(comp: Comparison) -> str | None:
+    """The one measure of the report's log-likelihoods (the policy's, else the rows' if they agree)."""
+    policy = comp.setup.get("likelihood_policy") or {}
+    if policy.get("measure"):
+        return policy["measure"]
+    measures = {r.get("log_likelihood_measure") for r in comp.summary} - {None}
+    return measures.pop() if len(measures) == 1 else None
+
+
+def _header(key: str, text: str, measure: str | None) -> str:
+    if key == "log_likelihood" and measure:
+        return f"<th>{_e(text)}<br><span class='measure'>{_e(measure)}</span></th>"
+    return f"<th>{_e(text)}</th>"
+
+
+def _flag_cell(flags) -> str:
+    return " ".join(f"<span class='flag'>{_e(f)}</span>" for f in flags) if flags else ""
+
+
+def _ll_text(row: dict) -> str:
+    method = row.get("log_likelihood_method") or ""
+    if row.get("log_likelihood") is not None:
+        return f'{_value(row, "log_likelihood")} <span class="small">({_e(_short_method(method))})</span>'
+    if method.startswith("n/a"):
+        return f'n/a <span class="small">({_e(method[4:].strip())})</span>'
+    return _value(row, "log_likelihood")
+
+
 def _q_table(comp: Comparison, rows: list[dict]) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for _, h, _ in TABLE_COLUMNS)
+    measure = _measure(comp)
+    head = "".join(_header(k, h, measure) for k, h, _ in TABLE_COLUMNS) + "<th class='flags'>Flags</th>"
     body = []
     for row in rows:
         cells = [f"<td>{_e(row['model'])}</td>"]
         for key, _, _ in TABLE_COLUMNS:
-            text = _value(row, key)
-            if key == "log_likelihood" and row.get(key) is not None:
-                text += f' <span class="small">({_e(_short_method(row.get("log_likelihood_method")))})</span>'
+            text = _ll_text(row) if key == "log_likelihood" else _value(row, key)
             cells.append(f"<td{_cell_class(comp, row['latent_dim'], row['model'], key)}>{text}</td>")
+        cells.append(f"<td class='flags'>{_flag_cell(row.get('flags'))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr><th>Model</th>{head}</tr>{''.join(body)}</table>"
+
+
+def _flags_explained(rows: list[dict]) -> str:
+    """Every flag the tables show, with what it means and what to try."""
+    shown = {f for r in rows for f in (r.get("flags") or [])}
+    items = "".join(f"<dt><span class='flag'>{_e(name)}</span></dt><dd>{_e(text)}</dd>"
+                    for name, text in FLAG_DESCRIPTIONS.items() if name in shown)
+    if not items:
+        return "<p class='small'>Health flags: none raised (" + _e(", ".join(FLAG_DESCRIPTIONS)) + " checked).</p>"
+    return f"<h3>Health flags</h3><dl class='metrics'>{items}</dl>"
 
 
 def _metrics_table(comp: Comparison) -> str:
@@ -107,13 +147,13 @@ def _metrics_table(comp: Comparison) -> str:
     explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in TABLE_COLUMNS)
     ref = ""
     if comp.realism_reference is not None:
-        ref = (f"<p class='small'>Reference for prior realism: held-out data lie on average "
-               f"{_fmt(comp.realism_reference)} from their nearest training example.</p>")
+        ref = (f"<p class='small'>Reference for sample realism: the same test between the held-out data and "
+               f"as many training examples (real against real) reads {_fmt(comp.realism_reference)}.</p>")
     lik = comp.setup.get("likelihood_reason")
-    lik = f"<p class='small'>Neural decoders: {_e(lik)}.</p>" if lik else ""
+    lik = f"<p class='small'>Likelihood policy: {_e(lik)}.</p>" if lik else ""
     return (''.join(tables) + f"<p class='small'>{marking} IS = importance-sampled with k proposals. "
             f"{_evaluation_set(comp)}</p>{ref}{lik}"
-            f"<dl class='metrics'>{explain}</dl>")
+            f"<dl class='metrics'>{explain}</dl>{_flags_explained(comp.summary)}")
 
 
 def _verdict(comp: Comparison) -> str:
@@ -130,7 +170,7 @@ def _evaluation_set(comp: Comparison) -> str:
         where = "held-out samples" if src == "split" else f"test samples ({src} test set)"
         return f"Metrics on {n} {where} (models fitted on {len(comp.X_train)})."
     return (f"Metrics on the {n} given samples (no training split here: kNN accuracy is cross-validated "
-            f"on their codes and prior realism is measured against them).")
+            f"on their codes and the code Gaussian of sample realism is fitted on them).")
 
 
 def _img(f: RenderedFigure) -> str:
@@ -179,8 +219,9 @@ def _setup(comp: Comparison) -> str:
             ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
             ("labels", "yes" if m.get("has_labels") else "no")]
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
-                                          "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs", "significance", "epochs",
-                                          "hidden", "likelihood", "n_importance", "device", "backend", "jobs")
+                                          "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs", "significance",
+                                          "epochs", "hidden", "likelihood", "likelihood_reason", "n_importance", "device",
+                                          "backend", "jobs")
              if k in s]
     if comp.ppca_evidence_q is not None:
         split.append(("PPCA evidence q (Minka 2000)", str(comp.ppca_evidence_q)))
@@ -219,7 +260,7 @@ def metrics_json(comp: Comparison) -> str:
         runs.append(d)
     doc = {"layout": 2, "data": clean(comp.meta), "setup": clean(comp.setup),
            "realism_reference": clean(comp.realism_reference),
-           "metric_descriptions": METRICS,
+           "metric_descriptions": METRICS, "flag_descriptions": FLAG_DESCRIPTIONS,
            "models": [clean(row) for row in comp.summary],
            "runs": clean(runs), "comparisons": clean(comp.comparisons), "verdict": list(comp.verdict),
            "ppca_evidence_q": comp.ppca_evidence_q}
