@@ -97,7 +97,7 @@ def test_flags_reach_metrics_json_the_table_and_stdout(tmp_path, capsys):
     assert set(doc["flag_descriptions"]) == set(FLAG_DESCRIPTIONS)
     page = (out / "report.html").read_text()
     assert "<span class='flag'>not-converged</span>" in page and "Health flags" in page
-    vae_line = next(line for line in stdout.splitlines() if line.startswith("vae "))
+    vae_line = next(line for line in stdout.splitlines() if "] vae " in line)
     raised = next(line for line in stdout.splitlines() if line.startswith("health flags raised: "))
     assert "not-converged" in vae_line and "not-converged" in raised and "diverged" not in raised
     assert "not-converged" in (out / "metrics.csv").read_text().splitlines()[2]

@@ -81,8 +81,8 @@ def generated_samples(model, n: int, X_train, *, random_state=0) -> np.ndarray:
     generative distribution, else decoded draws of the Gaussian fitted to its training codes."""
     from .evaluation import latent_sampler
 
-    sample = getattr(model, "sample", None)
-    if callable(sample):
+    if model.has_prior:
+        sample = model.sample
         kw = {"mean": False} if "mean" in inspect.signature(sample).parameters else {}
         return np.asarray(sample(n, random_state=random_state, **kw), dtype=np.float64)
     Z = latent_sampler(model, X_train)(n, np.random.default_rng(random_state))

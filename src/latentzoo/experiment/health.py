@@ -73,8 +73,9 @@ def _history(ev: RunEvidence) -> dict | None:
 
 
 def _collapsed(ev: RunEvidence) -> bool:
-    if ev.error is not None or not callable(getattr(ev.model, "active_units", None)):
-        return False
+    model = ev.model
+    if ev.error is not None or not (model.has_posterior and model.has_density and not model.exact_density):
+        return False  # a VAE: PPCA's exact posterior does not collapse, the others have none
     au = ev.metrics.get("active_units")
     return (au is not None and au == 0) or (ev.mean_kl is not None and ev.mean_kl < COLLAPSE_KL)
 

@@ -188,7 +188,9 @@ def resolve_policy(X, likelihood: str = "auto") -> LikelihoodPolicy:
     (dequantisation of densities on discrete data). Raises ``ValueError`` for an unknown
     spec, and for a [0, 1] likelihood (Bernoulli) on data outside [0, 1].
     """
-    from ..neural.likelihoods import LIKELIHOODS, is_valid_likelihood, make_likelihood
+    import torch
+
+    from ..neural.likelihoods import LIKELIHOODS, is_valid_likelihood, make_likelihood, support_words
 
     kind, deq = data_kind(X)
     lo, hi = (float(np.nanmin(X)), float(np.nanmax(X))) if np.size(X) else (0.0, 0.0)
@@ -198,9 +200,10 @@ def resolve_policy(X, likelihood: str = "auto") -> LikelihoodPolicy:
         if not is_valid_likelihood(likelihood):
             raise ValueError(f"likelihood {likelihood!r} is not a registered likelihood spec; known: "
                              f"{', '.join(LIKELIHOODS)} (e.g. 'gaussian:0.1'), or 'auto'")
-        if make_likelihood(likelihood).unit_interval and not in_unit:
-            raise ValueError(f"likelihood {likelihood!r} needs data in [0, 1], but the data range over "
-                             f"[{lo:.4g}, {hi:.4g}]; use 'auto' or a Gaussian likelihood")
+        support = make_likelihood(likelihood).support
+        if not bool(support.check(torch.tensor([lo, hi], dtype=torch.float64)).all()):
+            raise ValueError(f"likelihood {likelihood!r} needs data in {support_words(support)}, but the data "
+                             f"range over [{lo:.4g}, {hi:.4g}]; use 'auto' or a Gaussian likelihood")
         return LikelihoodPolicy("user", kind, likelihood, likelihood, deq, measure,
                                 f"--likelihood {likelihood} for every neural rung ({kind} data)")
     ae = "bernoulli" if in_unit else "gaussian"

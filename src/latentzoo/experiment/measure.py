@@ -55,8 +55,8 @@ def prepare_split(X_train, X_test, y_train, y_test, policy: LikelihoodPolicy, se
 
 
 def is_density_model(model_or_class) -> bool:
-    """Models with a log-likelihood (``score_samples``: PPCA, VAE); PCA and autoencoders have none."""
-    return callable(getattr(model_or_class, "score_samples", None))
+    """Models with a log-likelihood (``has_density``: PPCA, VAE); PCA and autoencoders have none."""
+    return bool(getattr(model_or_class, "has_density", False))
 
 
 def constructor_likelihood(cls, policy: LikelihoodPolicy) -> str:
@@ -116,8 +116,8 @@ def score_log_likelihood(model, policy: LikelihoodPolicy, X, X_deq=None, *, n_im
 
 
 def _mean_kl(model, X) -> float | None:
-    if not callable(getattr(model, "posterior", None)) or not callable(getattr(model, "active_units", None)):
-        return None
+    if not (model.has_posterior and model.has_density and not model.exact_density):
+        return None  # a VAE's posterior (PPCA's is exact and cannot collapse)
     import torch
     from torch import distributions as D
 
@@ -139,7 +139,7 @@ def _train_twins(model, policy, data: SplitData, seed: int) -> dict:
         deq = _uses_dequantized(model, policy)
         Xs = (data.X_train_deq if deq else data.X_train)[idx]
         shift = policy.dequantize.log_volume(Xs.shape[1]) if deq else 0.0
-        key = "elbo" if callable(getattr(model, "elbo", None)) else "log_likelihood"
+        key = "log_likelihood" if model.exact_density else "elbo"
         fn = model.elbo if key == "elbo" else model.score_samples
         out[key] = float(np.mean(fn(Xs))) + shift
     return out
