@@ -38,7 +38,7 @@ def run(args, extra) -> int:
 COMMAND = Command(
     "evaluate", "print the metrics of a saved model on data",
     """without a training split, the kNN accuracy is cross-validated on the codes of DATA and
-prior realism is measured against DATA itself.
+the code Gaussian of sample realism (models without a prior) is fitted on DATA itself.
 
 examples:
   latentzoo evaluate runs/pca digits
