@@ -201,7 +201,7 @@ COMMAND = Command(
   latentzoo compare data.csv --label-column label --latent-dim 2 --epochs 30 --seed 1
   latentzoo compare mnist/ --latent-dims 2,8,32 --repeats 3 --jobs 2 --out mnist-report
   latentzoo compare mnist/ --backend dask --scheduler tcp://HOST:8786 --repeats 5
-  latentzoo compare digits --likelihood bernoulli --param vae.beta=4 --param dae.noise=masking:0.3
+  latentzoo compare digits --models pca,ppca,dae,vae --likelihood bernoulli --param vae.beta=4 --param dae.noise=masking:0.3
 
 the log-likelihoods of one report are all in one measure (printed first, and in the table's
 header): binary data -> log-probabilities (Bernoulli decoders, PPCA dequantised); discrete levels
