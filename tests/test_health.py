@@ -74,7 +74,10 @@ def test_overfit(digits):
 
 
 def test_degenerate_ppca(digits):
-    m = _flags(PPCA(21), digits, n=40, n_train=22)  # q >= n - 1: the noise variance is 0
+    from latentzoo.linear.ppca import DegenerateFitWarning
+
+    with pytest.warns(DegenerateFitWarning):  # q >= n - 1: the noise variance is 0
+        m = _flags(PPCA(21), digits, n=40, n_train=22)
     assert "degenerate" in m["flags"] and "overfit" in m["flags"]
 
 

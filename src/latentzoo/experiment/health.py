@@ -133,9 +133,8 @@ def _degenerate(ev: RunEvidence) -> bool:
         return False
     d = ev.n_features
     mean_var = (float(np.sum(ev_)) + (d - len(ev_)) * float(s2)) / d  # trace(S) / d
-    n = getattr(ev.model, "n_samples_", None)
-    q = getattr(ev.model, "n_components_", None)
-    return float(s2) <= 1e-6 * mean_var or (n is not None and q is not None and q >= n - 1)
+    # PPCA's own degenerate_ (n_components >= n_samples - 1), or a noise variance ~0 on data on a subspace
+    return float(s2) <= 1e-6 * mean_var or bool(getattr(ev.model, "degenerate_", False))
 
 
 #: every flag, in the order shown
