@@ -216,3 +216,15 @@ def test_keyboard_interrupt_is_one_line_and_leaves_no_report(capsys, tmp_path, m
 def test_verbose_shows_the_traceback(capsys):
     code, _, err = _run(capsys, ["-v", "evaluate", "no/such/dir", "digits"])
     assert code == 1 and "Traceback" in err and err.strip().splitlines()[-1].startswith("latentzoo: error:")
+
+
+def test_compare_param_repeats_and_reaches_the_model_before_the_fit(capsys, tmp_path):
+    out_dir = tmp_path / "rep"
+    code, out, err = _run(capsys, ["compare", "digits", "--n-samples", "100", "--models", "pca,vae", "--epochs", "1",
+                                   "--hidden", "8", "--n-importance", "4", "--param", "vae.beta=4",
+                                   "--param", "vae.kl_warmup=2", "--likelihood", "gaussian:0.5", "--out", str(out_dir)])
+    assert code == 0, err
+    doc = json.loads((out_dir / "metrics.json").read_text())
+    params = doc["models"][1]["params"]
+    assert params["beta"] == 4 and params["kl_warmup"] == 2 and params["likelihood"] == "gaussian:0.5"
+    assert doc["setup"]["likelihood_policy"]["policy"] == "user"

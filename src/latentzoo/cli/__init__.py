@@ -79,7 +79,9 @@ def _check_repeats(parser: Parser, command: str, argv: list[str]) -> None:
     dests = {}
     for p in (parser, parser.subcommands[command]):
         for action in p._actions:
-            if action.nargs != 0:  # flags (-v, --json) may repeat harmlessly; values may not
+            # flags (-v, --json) may repeat harmlessly, and so may options that collect every
+            # value (action="append": compare's --param); other values may not
+            if action.nargs != 0 and not isinstance(action, argparse._AppendAction):
                 dests.update({o: action.dest for o in action.option_strings})
     seen: dict[str, str] = {}
     for tok in argv:
