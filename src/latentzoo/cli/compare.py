@@ -57,6 +57,15 @@ def _likelihood(spec: str) -> str:
     return spec
 
 
+def _epochs(text: str):
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--epochs {text!r}: expected a positive integer or auto") from None
+
+
 def add_arguments(p):
     from ..experiment import DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE
 
@@ -77,8 +86,9 @@ def add_arguments(p):
                    help="local processes or a Dask distributed cluster (default: local)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://HOST:8786")
     p.add_argument("--out", default="report", help="report folder (default: report/)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                   help="max epochs of the neural models (default: %(default)s)")
+    p.add_argument("--epochs", type=_epochs, default=DEFAULT_EPOCHS,
+                   help="max epochs of the neural models, or auto: about 6000 optimiser steps, 10 to 100 "
+                        "epochs, cosine learning rate when shortened (default: %(default)s)")
     p.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)),
                    help="hidden layer widths of the neural models (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default: 0.2)")
@@ -116,7 +126,7 @@ def _latent_dims(args) -> list[int] | None:
 def _check(args) -> None:
     from ..registry import MODELS
 
-    for flag, v in (("--epochs", args.epochs), ("--n-importance", args.n_importance), ("--repeats", args.repeats),
+    for flag, v in (("--epochs", None if args.epochs == "auto" else args.epochs), ("--n-importance", args.n_importance), ("--repeats", args.repeats),
                     ("--jobs", args.jobs), ("--latent-dim", args.latent_dim)):
         if v is not None and v < 1:
             raise UsageError(f"{flag} must be a positive integer, got {v}")

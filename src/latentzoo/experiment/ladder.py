@@ -9,6 +9,7 @@ that are already fitted (the single-model ``latentzoo report``).
 from __future__ import annotations
 
 import inspect
+import math
 import logging
 import platform
 from dataclasses import dataclass, field
@@ -23,8 +24,9 @@ from .likelihood_policy import LikelihoodPolicy
 from .measure import constructor_likelihood
 
 __all__ = [
-    "DEFAULT_MODELS", "DEFAULT_EPOCHS", "DEFAULT_HIDDEN", "ModelResult", "Comparison",
-    "choose_likelihood", "model_overrides", "check_params", "run_comparison", "evaluate_fitted", "versions",
+    "DEFAULT_MODELS", "DEFAULT_EPOCHS", "auto_epochs", "resolve_epochs", "DEFAULT_HIDDEN", "ModelResult",
+    "Comparison", "choose_likelihood", "model_overrides", "check_params", "run_comparison", "evaluate_fitted",
+    "versions",
 ]
 
 logger = logging.getLogger(__name__)
@@ -32,7 +34,12 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODELS = ("pca", "ppca", "ae", "dae", "cae", "vae", "beta-vae")
 #: defaults of the comparison (chosen so `make demo` on the digits stays well under
 #: five minutes on a 2-core CPU, see the README)
-DEFAULT_EPOCHS = 100
+DEFAULT_EPOCHS = "auto"
+#: the most epochs of a neural fit; ``epochs="auto"`` trains about STEP_BUDGET optimiser steps,
+#: at least MIN_EPOCHS and at most MAX_EPOCHS epochs (see :func:`auto_epochs`)
+MAX_EPOCHS = 100
+MIN_EPOCHS = 10
+STEP_BUDGET = 6000
 DEFAULT_HIDDEN = (256, 128)
 DEFAULT_N_IMPORTANCE = 500
 
@@ -114,8 +121,29 @@ def _accepted(spec) -> set[str]:
     return set(inspect.signature(spec.cls.__init__).parameters) - {"self"}
 
 
+def auto_epochs(n_train: int, *, batch_size: int = 128, validation_fraction: float = 0.1) -> int:
+    """Epochs of ``epochs="auto"``: training length that scales with the data.
+
+    ``ceil(STEP_BUDGET / steps_per_epoch)`` clipped to ``[MIN_EPOCHS, MAX_EPOCHS]``, with
+    ``steps_per_epoch = ceil(n_train (1 - validation_fraction) / batch_size)``: small data
+    (the digits: 11 steps an epoch) keep 100 epochs, 60 000 images get 18. Shortened fits
+    anneal the learning rate (cosine) over their epochs, so they end at a small step size.
+    """
+    steps = max(1, math.ceil(n_train * (1.0 - validation_fraction) / batch_size))
+    return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(STEP_BUDGET / steps))))
+
+
+def resolve_epochs(epochs, n_train: int) -> tuple[int | None, str | None]:
+    """``(max_epochs, lr_schedule)`` of the neural runs for ``epochs`` (an int, None or "auto")."""
+    if epochs != "auto":
+        return epochs, None
+    e = auto_epochs(n_train)
+    return e, ("cosine" if e < MAX_EPOCHS else None)
+
+
 def model_overrides(spec, *, latent_dim: int, epochs: int | None, seed: int, device: str,
-                    likelihood: str | LikelihoodPolicy | None, hidden=DEFAULT_HIDDEN) -> dict:
+                    likelihood: str | LikelihoodPolicy | None, hidden=DEFAULT_HIDDEN,
+                    lr_schedule: str | None = None) -> dict:
     """Constructor overrides for ``spec``, keeping only parameters its class accepts.
 
     ``likelihood`` is a spec for every neural rung, or a :class:`LikelihoodPolicy` (the
@@ -124,7 +152,7 @@ def model_overrides(spec, *, latent_dim: int, epochs: int | None, seed: int, dev
     if isinstance(likelihood, LikelihoodPolicy):
         likelihood = constructor_likelihood(spec.cls, likelihood)
     wanted = {"n_components": latent_dim, "random_state": seed, "device": device, "verbose": 0,
-              "likelihood": likelihood, "max_epochs": epochs, "hidden": hidden}
+              "likelihood": likelihood, "max_epochs": epochs, "hidden": hidden, "lr_schedule": lr_schedule}
     ok = _accepted(spec)
     return {k: v for k, v in wanted.items() if k in ok and v is not None}
 

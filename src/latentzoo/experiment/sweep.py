@@ -17,7 +17,8 @@ from ..registry import MODELS
 from .backends import BACKENDS, run_all
 from .data import prepare_data
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
-                     ModelResult, _check_models, _device_description, check_params, model_overrides, versions)
+                     ModelResult, _check_models, _device_description, check_params, model_overrides,
+                     resolve_epochs, versions)
 from .likelihood_policy import resolve_policy
 from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
@@ -108,6 +109,8 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     if latent_dims is not None:
         check_latent_dims(latent_dims)
     _check_options(jobs, backend, scheduler, n_importance)
+    if epochs not in ("auto", None) and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        raise ValueError(f"epochs must be a positive integer, 'auto' or None, got {epochs!r}")
     if cv is None and not (0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be in (0, 1), got {test_size!r}")
     params = check_params(params, names)
@@ -128,9 +131,11 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                          official_test=ds.official_test)
     settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
+    max_epochs, schedule = resolve_epochs(epochs, len(splits[0].train))
+
     def overrides(name, q, run_seed):
-        return {**model_overrides(MODELS[name], latent_dim=q, epochs=epochs, seed=run_seed, device=device,
-                                  likelihood=policy, hidden=hidden), **params[name]}
+        return {**model_overrides(MODELS[name], latent_dim=q, epochs=max_epochs, seed=run_seed, device=device,
+                                  likelihood=policy, hidden=hidden, lr_schedule=schedule), **params[name]}
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
     _check_memory(tasks, X.shape[1])
@@ -178,7 +183,8 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     logger.info("fitted %d runs in %.1f s", len(pending), time.perf_counter() - t0)
     runs = [done[t.name] for t in tasks]
     return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
-        repeats=repeats, cv=cv, epochs=epochs, hidden=hidden, test_size=test_size, seed=seed, device=device,
+        repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, hidden=hidden,
+        test_size=test_size, seed=seed, device=device,
         n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason))
 
 
@@ -203,6 +209,7 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
     setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
              **({"latent_dim_choice": L["dim_reason"]} if L["dim_reason"] else {}),
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
+             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"],
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],

@@ -219,8 +219,9 @@ def _setup(comp: Comparison) -> str:
             ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
             ("labels", "yes" if m.get("has_labels") else "no")]
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
-                                          "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs", "significance",
-                                          "epochs", "hidden", "likelihood", "likelihood_reason", "n_importance", "device",
+                                          "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs",
+                                          "significance", "epochs", "max_epochs", "lr_schedule", "hidden",
+                                          "likelihood", "likelihood_reason", "n_importance", "device",
                                           "backend", "jobs")
              if k in s]
     if comp.ppca_evidence_q is not None:
