@@ -40,7 +40,9 @@ FAST = {"--epochs": ("1", False), "--hidden": ("8", False), "--n-importance": ("
 FAST_FIT = {"max_epochs": "1", "hidden": "(8,)"}
 #: programs shown in the README that this test does not run, and why
 NOT_RUN = {"make": "sets up .venv and runs the suite (make test) or `latentzoo compare --out report` "
-                   "(make demo), which the main --help epilog shows and this test runs"}
+                   "(make demo), which the main --help epilog shows and this test runs",
+           "dask": "starts a Dask scheduler or workers on a cluster; the dask_scheduler fixture (a local "
+                   "cluster) stands in for them when the example's `--scheduler tcp://HOST:8786` runs"}
 #: ranks per node a torchrun example is run with (the examples show 4 or 8 GPUs)
 MAX_NPROC = 2
 

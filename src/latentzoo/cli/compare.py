@@ -209,8 +209,8 @@ COMMAND = Command(
   latentzoo compare                                  # digits, all seven models, into report/
   latentzoo compare moons --models pca,ae,dae,vae --out moons-report
   latentzoo compare data.csv --label-column label --latent-dim 2 --epochs 30 --seed 1
-  latentzoo compare mnist/ --latent-dims 2,8,32 --repeats 3 --jobs 2 --out mnist-report
-  latentzoo compare mnist/ --backend dask --scheduler tcp://HOST:8786 --repeats 5
+  latentzoo compare data.npy --latent-dims 2,8 --cv 3 --out cv-report
+  latentzoo compare data.npy --test-data test.npy --repeats 3 --out with-test-set
   latentzoo compare digits --models pca,ppca,dae,vae --likelihood bernoulli --param vae.beta=4 --param dae.noise=masking:0.3
 
 the log-likelihoods of one report are all in one measure (printed first, and in the table's
