@@ -188,3 +188,40 @@ def test_test_data_gives_the_test_set_explicitly(tmp_path, digits):
     with pytest.raises(ValueError, match="features"):
         np.save(tmp_path / "bad.npy", X[:30, :10])
         run_experiment(str(tmp_path / "train.npy"), ["pca"], test_data=str(tmp_path / "bad.npy"), **FAST)
+
+
+class _Planned(Exception):
+    pass
+
+
+def _planned(monkeypatch, data, **kw):
+    """The tasks run_experiment would fit (caught before any fit)."""
+    from latentzoo.experiment import sweep
+
+    def capture(calls, *a, **k):
+        raise _Planned([t for t, _ in calls])
+
+    monkeypatch.setattr(sweep, "run_all", capture)
+    with pytest.raises(_Planned) as e:
+        run_experiment(data, progress=False, **kw)
+    return e.value.args[0]
+
+
+def test_auto_epochs_scale_training_with_the_data(monkeypatch):
+    """About 6000 optimiser steps: 18000 training rows (127 steps an epoch) get 48 epochs on a
+    cosine schedule; small data keep 100 epochs at a constant rate; an explicit count stays."""
+    from latentzoo import make_model
+    from latentzoo.data import Dataset
+
+    X = np.random.default_rng(0).standard_normal((20000, 4)).astype(np.float32)
+    big = Dataset(X, None, {"name": "big", "source": "array", "n_samples": len(X), "n_features": 4})
+    (task,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], test_size=0.1)
+    steps_per_epoch = -(-int(18000 * 0.9) // 128)
+    assert task.overrides["max_epochs"] == -(-6000 // steps_per_epoch) == 48
+    assert task.overrides["lr_schedule"] == "cosine"
+    ae = make_model("ae", **task.overrides)  # the estimator that would be fitted
+    assert ae.max_epochs == 48 and ae.lr_schedule == "cosine"
+    (small,) = _planned(monkeypatch, "digits", models=["vae"], latent_dims=[2], n_samples=300)
+    assert small.overrides["max_epochs"] == 100 and "lr_schedule" not in small.overrides
+    (fixed,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], epochs=7)
+    assert fixed.overrides["max_epochs"] == 7 and "lr_schedule" not in fixed.overrides

@@ -151,6 +151,8 @@ def _clause(c, find, q, metric) -> str:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         return (f"{c['leader']} leads with {_pm(lead, metric)} but is tied with {shown} "
                 f"(p={c['p_value']:.2g} against {c['runner_up']} {_pm(second, metric)})")
+    if lead[metric] == second[metric]:
+        return f"{c['leader']} and {c['runner_up']} score the same, {_fmt(lead[metric])}, in a single run"
     return f"{c['leader']} scores best in a single run ({_fmt(lead[metric])} against {c['runner_up']} " \
            f"{_fmt(second[metric])}; no uncertainty known)"
 
