@@ -8,7 +8,8 @@ from .neural.autoencoder import Autoencoder
 from .neural.vae import VAE
 from .data import Dataset, load_dataset
 from .persistence import load
+from .impute import Imputer
 
 __version__ = "0.1.0"
 
-__all__ = ["PCA", "PPCA", "Autoencoder", "VAE", "MODELS", "make_model", "register_model", "load", "Dataset", "load_dataset"]
+__all__ = ["PCA", "PPCA", "Autoencoder", "VAE", "Imputer", "MODELS", "make_model", "register_model", "load", "Dataset", "load_dataset"]

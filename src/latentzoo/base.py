@@ -89,7 +89,8 @@ class LatentModel(TransformerMixin, BaseEstimator):
     @staticmethod
     def _check_finite(X, *, allow_nan: bool = False) -> None:
         """The element-wise finite scan of :meth:`_validate_input` (raises naming the entry)."""
-        check_finite(X, allow_nan=allow_nan, nan_hint=" (only PPCA(method='em') accepts missing values as NaN)")
+        check_finite(X, allow_nan=allow_nan, nan_hint=(" (missing values as NaN: PPCA(method='em'), the "
+                                                               "autoencoders and the VAE fit them)"))
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, self._fitted_attr)

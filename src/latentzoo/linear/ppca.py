@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from .._validation import Instance, Interval, Options
 from ..base import LatentModel
 from ..registry import register_model
-from . import _em
+from . import _em, _impute
 from .ppca_likelihood import log_likelihood, posterior_and_log_likelihood
 from ._eigh import check_n_components, checked_mean, flip_signs, scatter_matrix, top_eigh
 
@@ -253,6 +253,52 @@ class PPCA(LatentModel):
         return log_likelihood(X, self.W_, self.mean_, self.noise_variance_,
                               check_finite=lambda X: self._check_finite(X, allow_nan=True))
 
+    def impute(self, X):
+        """``X`` with every NaN replaced by the exact conditional mean ``E[x_mis | x_obs]``.
+
+        ``E[x_m | x_o] = mu_m + C_mo C_oo^-1 (x_o - mu_o) = W_m zbar + mu_m`` with ``zbar``
+        the posterior mean of ``z`` given the observed coordinates (``q x q`` work per
+        row; see :mod:`latentzoo.linear._impute`). Observed entries are returned as given.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float64
+        """
+        self._check_fitted()
+        X = self._validate_input(X, reset=False, allow_nan=True)
+        return _impute.conditional_mean(X, self.W_, self.mean_, self.noise_variance_)
+
+    def sample_imputations(self, X, n_imputations=5, random_state=None):
+        """Multiple imputation: exact draws of the missing entries from ``p(x_mis | x_obs)``.
+
+        The conditional is ``N(W_m zbar + mu_m, W_m Sigma_o W_m^T + sigma2 I)``
+        (``Sigma_o = sigma2 M_o^-1``), drawn as ``x_m = W_m z + mu_m + sigma eps`` with
+        ``z ~ p(z | x_o)`` (Rubin 1987's multiple imputation from the fitted model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), NaN = missing
+        n_imputations : int, default=5
+        random_state : int, Generator or None
+
+        Returns
+        -------
+        ndarray of shape (n_imputations, n_samples, n_features)
+            Every draw equals ``X`` on its observed entries.
+        """
+        self._check_fitted()
+        X = self._validate_input(X, reset=False, allow_nan=True)
+        _check_count("n_imputations", n_imputations)
+        rng = np.random.default_rng(random_state) if not isinstance(random_state, np.random.RandomState) \
+            else random_state
+        return _impute.conditional_samples(X, self.W_, self.mean_, self.noise_variance_, n_imputations, rng)
+
+    @classmethod
+    def _imputer_params(cls):
+        """Parameters :class:`latentzoo.Imputer` gives PPCA unless told otherwise: EM, the
+        only method that fits data with missing values."""
+        return {"method": "em"}
+
     def get_covariance(self):
         """Model covariance ``C = W W^T + sigma2 I`` (n_features, n_features)."""
         self._check_fitted()
@@ -288,3 +334,8 @@ class PPCA(LatentModel):
     def _contract_params(cls):
         # scikit-learn's checks include 2-feature data, where q = 2 is not < n_features
         return {"n_components": 1}
+
+
+def _check_count(name, v):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")

@@ -7,6 +7,7 @@ denoising autoencoder, ``contractive`` weighs the Jacobian penalty of a contract
 from __future__ import annotations
 
 import copy
+import numbers
 
 import numpy as np
 import torch
@@ -18,8 +19,10 @@ from .base import ENGINE_CONSTRAINTS, NeuralEstimator, is_image_shape, is_sizes
 from .settings import document_settings
 from .corruption import GaussianNoise, is_valid_corruption, make_corruption
 from .engine import LossOutput
+from .bounds import log_px_given_z
 from .jacobian import ESTIMATORS, jacobian_frobenius_sq
 from .likelihoods import Likelihood, is_valid_likelihood
+from .missing import MissingInput
 from .modules import ACTIVATIONS, ARCHITECTURES, build_decoder, build_encoder
 
 __all__ = ["Autoencoder", "AutoencoderModule"]
@@ -29,9 +32,14 @@ class AutoencoderModule(nn.Module):
     """Encoder ``f``, decoder ``g``, likelihood ``p(x|z)``; ``forward`` is the training objective.
 
     ``forward(x)`` returns, per sample,
-    ``rec = -log p(x | g(f(x~)))`` against the clean ``x`` (``x~ = x`` without corruption)
-    and ``penalty = contractive * ||J_f(x)||_F^2`` at the clean ``x`` (exact, or the
-    unbiased Hutchinson estimate from ``n_projections`` probes: ``estimator``).
+    ``rec = -log p(x_obs | g(f(x~)))`` against the clean observed entries (``x~`` the
+    filled input, corrupted if there is a corruption) and
+    ``penalty = contractive * ||J_f(x)||_F^2`` at the clean filled input, with respect to
+    the data columns. Missing entries (NaN) are filled by ``inputs``
+    (:class:`~latentzoo.neural.missing.MissingInput`) before the encoder and left out
+    of ``rec``; a corruption acts on the filled input and leaves the missing entries at
+    their fill value, so denoising composes with real missingness. The penalty is exact,
+    or the unbiased Hutchinson estimate from ``n_projections`` probes (``estimator``).
 
     The corruption is drawn afresh at every call, in training *and* in the engine's
     validation pass: the validation loss is then an estimate of the same objective that
@@ -40,11 +48,13 @@ class AutoencoderModule(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood, corruption,
-                 contractive: float, n_components: int, estimator: str = "exact", n_projections: int = 1):
+                 contractive: float, n_components: int, inputs: MissingInput, estimator: str = "exact",
+                 n_projections: int = 1):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.likelihood, self.corruption = likelihood, corruption
         self.contractive, self.n_components = float(contractive), n_components
+        self.inputs = inputs
         self.estimator, self.n_projections = estimator, int(n_projections)
 
     def _check_code(self, h: torch.Tensor) -> None:
@@ -57,20 +67,39 @@ class AutoencoderModule(nn.Module):
     def decode(self, z: torch.Tensor):
         return self.likelihood(self.decoder(z))  # p(x|z)
 
+    def code(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(x)`` of a batch that may hold NaN (filled first), (B, q)."""
+        filled, mask = self.inputs.split(x)
+        return self.encoder(self.inputs.encoder_input(filled, mask))
+
     def forward(self, x: torch.Tensor) -> LossOutput:
-        x_in = self.corruption(x) if self.corruption is not None else x  # (B, D)
+        filled, mask = self.inputs.split(x)  # (B, D) finite, (B, D) True where observed
+        clean_in = self.inputs.encoder_input(filled, mask)
+        x_in = clean_in
+        if self.corruption is not None:
+            x_in = self.inputs.encoder_input(self.inputs.refill(self.corruption(filled), mask), mask)
         if self.contractive > 0:
-            penalty, h_clean = ESTIMATORS[self.estimator](self.encoder, x, n_out=self.n_components,
-                                                          n_projections=self.n_projections,
-                                                          return_output=True)  # (B,), (B, q)
+            penalty, h_clean = ESTIMATORS[self.estimator](self.encoder, clean_in, n_out=self.n_components,
+                                                          n_projections=self.n_projections, return_output=True,
+                                                          n_wrt=x.shape[-1])  # (B,), (B, q)
             penalty = self.contractive * penalty
             h = h_clean if self.corruption is None else self.encoder(x_in)
         else:
             h = self.encoder(x_in)  # (B, q)
             penalty = torch.zeros(len(x), device=x.device, dtype=h.dtype)
         self._check_code(h)
-        rec = -self.decode(h).log_prob(x).sum(-1)  # (B,) nats, against the clean x
+        rec = -log_px_given_z(filled, self.decode(h), mask)  # (B,) nats, observed clean entries
         return LossOutput((rec + penalty).mean(), {"rec": rec, "contractive": penalty})
+
+    def impute(self, x: torch.Tensor, n_iter: int) -> torch.Tensor:
+        """Fill the NaN of ``x`` by the reconstruction, iterated ``n_iter`` times from the
+        filled input (observed entries held fixed), (B, D)."""
+        filled, mask = self.inputs.split(x)
+        cur = filled
+        for _ in range(n_iter):
+            rec = self.decode(self.encoder(self.inputs.encoder_input(cur, mask))).mean
+            cur = torch.where(mask, filled, rec)
+        return cur
 
 
 @register_model("ae", description="undercomplete autoencoder: nonlinear encoder/decoder trained by reconstruction")
@@ -139,6 +168,8 @@ class Autoencoder(NeuralEstimator):
     Rifai, Vincent, Muller, Glorot & Bengio (2011), Contractive auto-encoders, ICML.
     Alain & Bengio (2014), What regularized auto-encoders learn from the data-generating
     distribution, JMLR 15 (the DAE score field).
+    Gondara & Wang (2018), MIDA: Multiple imputation using denoising autoencoders, PAKDD
+    (iterated reconstruction as imputation).
 
     Examples
     --------
@@ -172,7 +203,8 @@ class Autoencoder(NeuralEstimator):
                  contractive_projections=1, image_shape=None, encoder=None,
                  decoder=None, lr=1e-3, lr_schedule=None, batch_size=128, max_epochs=100, validation_fraction=0.1,
                  patience=10, device="auto", precision="32", compile=False, checkpoint_dir=None,
-                 checkpoint_every=1, random_state=None, verbose=1):
+                 checkpoint_every=1, random_state=None, verbose=1, missing_fill="mean",
+                 missing_indicator=False):
         self.n_components = n_components
         self.hidden = hidden
         self.architecture = architecture
@@ -198,6 +230,8 @@ class Autoencoder(NeuralEstimator):
         self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.verbose = verbose
+        self.missing_fill = missing_fill
+        self.missing_indicator = missing_indicator
 
     # -------------------------------------------------------------- building
     def _validate_params(self) -> None:
@@ -212,17 +246,34 @@ class Autoencoder(NeuralEstimator):
         else:
             kw = {"hidden": tuple(self.hidden), "activation": self.activation,
                   "image_shape": None if self.image_shape is None else tuple(self.image_shape)}
-            enc = build_encoder(self.architecture, n_features, self.n_components, **kw)
+            enc = build_encoder(self.architecture, self._encoder_inputs(n_features), self.n_components, **kw)
             dec = build_decoder(self.architecture, self.n_components, n_features, n_params=likelihood.n_params, **kw)
         noise = make_corruption(self.noise) if self.noise is not None else None
         return AutoencoderModule(enc, dec, likelihood, noise, self.contractive, self.n_components,
+                                 MissingInput(n_features, self.missing_indicator),
                                  self.contractive_estimator, self.contractive_projections)
 
     # -------------------------------------------------------------- encode / decode
     def transform(self, X):
-        """Codes ``f(x)``, shape (n_samples, n_components), float32."""
-        X = self._input(X)
-        return self._batched(self.module_.encoder, X)
+        """Codes ``f(x)``, shape (n_samples, n_components), float32; NaN entries are filled
+        (``missing_fill``) before the encoder."""
+        X = self._input(X, allow_nan=True)
+        return self._batched(self.module_.code, X)
+
+    def impute(self, X, n_iter: int = 5):
+        """``X`` with every NaN replaced by the reconstruction ``g(f(x~))``, iterated.
+
+        ``x~`` starts as ``X`` filled (``missing_fill``); each of ``n_iter`` passes
+        reconstructs it and puts the reconstruction of the missing entries back, the
+        observed ones held fixed (the fixed-point imputation of denoising autoencoders,
+        Gondara & Wang 2018). Observed entries are returned exactly as given.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), float64
+        """
+        _check_count("n_iter", n_iter)
+        return self._impute_rows(lambda xb: self.module_.impute(xb, n_iter), X)
 
     def inverse_transform(self, Z):
         """Decoder means ``E[x | z] = g(z)`` (Bernoulli: probabilities), shape (n, n_features)."""
@@ -232,8 +283,10 @@ class Autoencoder(NeuralEstimator):
     def jacobian_norm(self, X):
         """``||J_f(x)||_F^2`` of the encoder at each row of ``X``, shape (n_samples,)."""
         X = self._input(X)
-        return self._batched(lambda xb: jacobian_frobenius_sq(self.module_.encoder, xb, n_out=self.n_components),
-                             X, batch_size=512)
+        n = self.n_features_in_
+        return self._batched(lambda xb: jacobian_frobenius_sq(
+            self.module_.encoder, self.module_.inputs.encoder_input(xb, torch.ones_like(xb, dtype=torch.bool)),
+            n_out=self.n_components, n_wrt=n), X, batch_size=512)
 
     def score_field(self, X):
         """Estimate of ``grad log p_sigma(x)`` from a Gaussian-noise DAE: ``(r(x) - x) / sigma^2``.
@@ -253,7 +306,7 @@ class Autoencoder(NeuralEstimator):
             raise ValueError(f"score_field needs a denoising autoencoder with Gaussian noise "
                              f"(e.g. noise='gaussian:0.1'); this one has noise={self.noise!r}")
         X = self._input(X)
-        R = self._batched(lambda xb: self.module_.decode(self.module_.encoder(xb)).mean, X)
+        R = self._batched(lambda xb: self.module_.decode(self.module_.code(xb)).mean, X)
         return (R - X) / noise.std ** 2
 
     # -------------------------------------------------------------- persistence
@@ -281,3 +334,8 @@ register_model("dae", Autoencoder, noise="gaussian:0.2",
                description="denoising autoencoder: reconstructs clean inputs from Gaussian-corrupted ones")
 register_model("cae", Autoencoder, contractive=0.1,
                description="contractive autoencoder: reconstruction plus lambda * ||J_f(x)||_F^2")
+
+
+def _check_count(name: str, v) -> None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")

@@ -29,6 +29,7 @@ from .engine import ArrayBatches, TensorBatches, resolve_device, train
 from .likelihoods import Likelihood, make_likelihood, support_words
 from .resources import check_parameter_memory
 from .settings import ENGINE_CONSTRAINTS, RESUME_FREE, document_settings, engine_config
+from .missing import check_observed_columns, column_fill
 
 __all__ = ["NeuralEstimator", "ENGINE_CONSTRAINTS", "is_sizes", "is_image_shape"]
 
@@ -130,13 +131,15 @@ class NeuralEstimator(LatentModel):
         """Data must lie in the likelihood's ``support`` (e.g. [0, 1] for the Bernoulli).
 
         Checked chunk by chunk (memory bounded for memory-mapped ``X``); a real-line
-        support accepts any finite data, which are already checked finite.
+        support accepts any finite data, which are already checked finite. NaN entries
+        are missing values, not data: they are not checked.
         """
         if likelihood is None or likelihood.support is constraints.real or not X.size:
             return
         for _, chunk in iter_chunks(X):
-            if not bool(likelihood.support.check(torch.from_numpy(chunk)).all()):
-                lo, hi = np.min(X), np.max(X)
+            t = torch.from_numpy(chunk)
+            if not bool((likelihood.support.check(t) | torch.isnan(t)).all()):
+                lo, hi = np.nanmin(X), np.nanmax(X)
                 raise ValueError(
                     f"likelihood={likelihood.spec()!r} needs data in {support_words(likelihood.support)}; "
                     f"got min {lo:g}, max {hi:g} — scale the data (e.g. MinMaxScaler) or use likelihood='gaussian'"
@@ -185,7 +188,8 @@ class NeuralEstimator(LatentModel):
         if streamed:  # memory-mapped: validated chunk by chunk, never loaded whole
             X = self._validate_stream(X, reset=True, likelihood=likelihood)
         else:
-            X = self._validate_input(X, reset=True, dtype=np.float32)
+            X = self._validate_input(X, reset=True, dtype=np.float32, allow_nan=True)
+            check_observed_columns(X, type(self).__name__)
             self._check_data(X, likelihood)
         if resume and not self.checkpoint_dir:
             raise ValueError("fit(resume=True) needs checkpoint_dir to be set")
@@ -198,7 +202,10 @@ class NeuralEstimator(LatentModel):
         self.check_memory(X.shape[1], likelihood=likelihood, device=device)  # before allocating anything
         cfg = engine_config(self, desc=type(self).__name__, fingerprint=self._fingerprint(X, seed))
         with torch_seeded(seed, device):  # seed torch without touching the caller's RNG
-            module = self._build_module(X.shape[1], likelihood).to(device)
+            module = self._build_module(X.shape[1], likelihood)
+            if not streamed:  # memory maps hold no NaN (checked): the fill stays 0
+                module.inputs.set_fill(column_fill(X, self.missing_fill))
+            module = module.to(device)
             tr, va = self._split(len(X), seed)
             train_data, val_data = self._batch_sources(X, tr, va, device, streamed)
             history = train(module, train_data, val_data, cfg, seed=seed, device=device, resume=resume,
@@ -279,6 +286,30 @@ class NeuralEstimator(LatentModel):
             return tuple(np.concatenate([o[k].cpu().numpy() for o in outs]) for k in range(len(outs[0])))
         return np.concatenate([o.cpu().numpy() for o in outs]) if outs else np.empty((0,))
 
+    def _encoder_inputs(self, n_features: int) -> int:
+        """Width of the built encoder's input: D, or 2 D with ``missing_indicator``."""
+        if self.missing_indicator and self.architecture != "mlp":
+            raise ValueError(f"missing_indicator=True needs architecture='mlp' (the mask is appended "
+                             f"as extra inputs), got architecture={self.architecture!r}")
+        return n_features * (2 if self.missing_indicator else 1)
+
+    def _impute_rows(self, fn: Callable[[torch.Tensor], torch.Tensor], X, batch_size: int = 4096) -> np.ndarray:
+        """``X`` (float64) with the NaN of its incomplete rows replaced by ``fn(batch)``.
+
+        ``fn`` maps a float32 batch with NaN to a full one; rows without NaN are not
+        passed, and observed entries are copied from ``X`` exactly (never round-tripped
+        through float32).
+        """
+        self._check_fitted()
+        X = self._validate_input(X, reset=False, allow_nan=True, dtype=np.float64)
+        out = X.copy()
+        miss = np.isnan(X)
+        rows = np.flatnonzero(miss.any(axis=1))
+        if rows.size:
+            filled = self._batched(fn, X[rows], batch_size=batch_size)
+            out[rows] = np.where(miss[rows], filled, X[rows])
+        return out
+
     def _input(self, X, **kw) -> np.ndarray:
         self._check_fitted()
         if is_streamed(X):  # stays on disk; _batched reads it chunk by chunk
@@ -333,7 +364,13 @@ class NeuralEstimator(LatentModel):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]  # networks compute in float32
+        tags.input_tags.allow_nan = True  # NaN = missing: filled for the encoder, left out of the loss
         return tags
+
+    @classmethod
+    def _imputer_params(cls) -> dict:
+        """Parameters :class:`latentzoo.Imputer` gives a neural model unless told otherwise."""
+        return {"verbose": 0}
 
     @classmethod
     def _contract_params(cls) -> dict:

@@ -137,7 +137,8 @@ def per_row_sampler(qz: D.Distribution, streams: list[np.random.Generator]) -> C
 
 def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: Callable, *,
                               n_importance: int, chunk: int,
-                              draw: Callable[[int], torch.Tensor] | None = None) -> torch.Tensor:
+                              draw: Callable[[int], torch.Tensor] | None = None,
+                              mask: torch.Tensor | None = None) -> torch.Tensor:
     """Importance-sampled ``log p(x) ~ logmeanexp_k log w_k``, z_k ~ q(z|x) (Burda et al., Eq. 8).
 
     The k samples are drawn ``chunk`` at a time and combined with a running
@@ -159,6 +160,9 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
     draw : callable, optional
         ``draw(k) -> z`` (k, B, q), e.g. :func:`per_row_sampler` (each row's draws from
         its own stream); default ``qz.rsample((k,))``.
+    mask : bool Tensor (B, D), optional
+        True where observed: the estimate is then of ``log p(x_obs)`` (``x`` finite,
+        missing entries filled), the weights using ``p(x_obs | z)`` (MIWAE).
 
     Returns
     -------
@@ -170,7 +174,7 @@ def importance_log_likelihood(x: torch.Tensor, qz: D.Distribution, generative: C
         kc = min(chunk, n_importance - done)
         z = qz.rsample((kc,)) if draw is None else draw(kc)  # (kc, B, q)
         gen = generative(z)
-        log_w = log_importance_weights(log_px_given_z(x, gen["px"]), qz, gen["pz"], z)  # (kc, B)
+        log_w = log_importance_weights(log_px_given_z(x, gen["px"], mask), qz, gen["pz"], z)  # (kc, B)
         acc = torch.logaddexp(acc, torch.logsumexp(log_w.double(), 0))
         done += kc
     return acc - math.log(n_importance)

@@ -59,7 +59,7 @@ def jacobian_mode(n_in: int, n_out: int) -> str:
 
 def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
                           mode: str = "auto", n_out: int | None = None,
-                          return_output: bool = False):
+                          return_output: bool = False, n_wrt: int | None = None):
     """``||J_f(x_b)||_F^2`` for every row ``x_b`` of ``x``.
 
     Parameters
@@ -75,6 +75,9 @@ def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
         The code size q, used by ``mode="auto"``.
     return_output : bool
         Also return ``f(x)`` (B, q), computed in the same pass (saves a forward).
+    n_wrt : int, optional
+        Differentiate with respect to the first ``n_wrt`` input columns only (the data,
+        not a missing-value indicator appended to them); default all ``D``.
 
     Returns
     -------
@@ -92,12 +95,14 @@ def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
 
     transform = jacrev if mode == "rev" else jacfwd
     J, h = vmap(transform(single, has_aux=True))(x)  # J: (B, q, D), h: (B, q)
+    if n_wrt is not None:
+        J = J[..., :n_wrt]
     sq = J.pow(2).flatten(1).sum(-1)  # (B,)
     return (sq, h) if return_output else sq
 
 
 def hutchinson_samples(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, n_projections: int,
-                       *, generator: torch.Generator | None = None):
+                       *, generator: torch.Generator | None = None, n_wrt: int | None = None):
     """``||J_f(x_b)^T v_k||^2`` for ``m = n_projections`` Rademacher probes ``v_k`` per row.
 
     One forward pass of ``f``, then the ``m`` vector-Jacobian products batched together
@@ -113,16 +118,18 @@ def hutchinson_samples(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
     v = torch.randint(0, 2, (n_projections, *h.shape), generator=generator, device=h.device)
     v = v.to(h.dtype).mul_(2).sub_(1)  # (m, B, q), entries +-1
     (g,) = vmap(pullback)(v)  # (m, B, D): v_k^T J per row
+    if n_wrt is not None:  # the data columns only (not an appended missing-value indicator)
+        g = g[..., :n_wrt]
     return g.pow(2).flatten(2).sum(-1), h
 
 
 def hutchinson_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
                             n_projections: int = 1, return_output: bool = False,
-                            generator: torch.Generator | None = None, **_):
+                            generator: torch.Generator | None = None, n_wrt: int | None = None, **_):
     """Unbiased estimate of ``||J_f(x_b)||_F^2`` per row: the mean of ``n_projections``
     Hutchinson probes (:func:`hutchinson_samples`). Same calling convention as
     :func:`jacobian_frobenius_sq` (its ``mode``/``n_out`` are ignored)."""
-    samples, h = hutchinson_samples(f, x, n_projections, generator=generator)
+    samples, h = hutchinson_samples(f, x, n_projections, generator=generator, n_wrt=n_wrt)
     sq = samples.mean(0)  # (B,)
     return (sq, h) if return_output else sq
 

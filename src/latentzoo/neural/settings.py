@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .._validation import Callable_, Instance, Interval, Options
+from .missing import MISSING_FILLS
 from .schedules import LR_SCHEDULES
 
 __all__ = ["Setting", "TRAINING_SETTINGS", "ENGINE_CONSTRAINTS", "EngineConfig", "RESUME_FREE",
@@ -77,6 +78,14 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
             engine=False),
     Setting("verbose", 1, (Interval("int", 0, None), Options((True, False))), "int",
             "0: no progress bar.", resume_free=True),
+    Setting("missing_fill", "mean", (Callable_(lambda v: isinstance(v, str) and v in MISSING_FILLS,
+                                               f"one of {', '.join(map(repr, MISSING_FILLS))}"),),
+            '{"mean", "zero"}', "Missing values (NaN): what the encoder sees in place of a missing entry, "
+            "the training column mean or zero. The likelihood (reconstruction) term covers the observed "
+            "entries only; for the VAE this makes the bound the MIWAE bound (Mattei & Frellsen 2019).",
+            engine=False),
+    Setting("missing_indicator", False, (Options((True, False)),), "bool",
+            "Append the mask of observed entries to the encoder input (D more inputs; MLP only).", engine=False),
 )
 
 #: parameter constraints of the training settings (merged into each estimator's own)

@@ -26,6 +26,7 @@ from torch import nn
 from .bounds import log_px_given_z
 from .engine import LossOutput
 from .likelihoods import Likelihood
+from .missing import MissingInput
 from .objectives import OBJECTIVES, Bound
 
 __all__ = ["VAEModule", "OBJECTIVES", "MIN_SCALE", "posterior_scale", "PosteriorFamily", "POSTERIORS",
@@ -93,29 +94,38 @@ class VAEModule(nn.Module):
         Posterior draws per row in the training objective (k for IWAE).
     objective, posterior :
         As ``objective`` and ``posterior_family`` of :class:`~latentzoo.neural.vae.VAE`.
+    inputs : MissingInput
+        Missing entries (NaN): the mask, the fill values and the encoder's input.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, likelihood: Likelihood, n_components: int,
-                 *, n_particles: int = 1, objective: str = "elbo", posterior: str = "normal"):
+                 *, n_particles: int = 1, objective: str = "elbo", posterior: str = "normal",
+                 inputs: MissingInput):
         super().__init__()
         self.encoder, self.decoder, self.likelihood = encoder, decoder, likelihood
         self.posterior_family = POSTERIORS[posterior]
         self.n_components = n_components
         self.n_particles, self.objective = n_particles, objective
         self.register_buffer("_zero", torch.zeros(n_components), persistent=False)
+        self.inputs = inputs  # missing entries: mask, fill, encoder input
 
     # ------------------------------------------------------------------ distributions
     def prior(self) -> D.Distribution:
         """p(z) = N(0, I), one event of q dimensions."""
         return D.Independent(D.Normal(self._zero, torch.ones_like(self._zero)), 1)
 
-    def encode(self, x: torch.Tensor) -> D.Distribution:
-        """q(z|x), e.g. N(mu(x), diag s(x)^2), batch (B,), event (q,)."""
-        return self.posterior_family(self.encoder_output(x))
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> D.Distribution:
+        """q(z|x), e.g. N(mu(x), diag s(x)^2), batch (B,), event (q,) (see :meth:`encoder_output`)."""
+        return self.posterior_family(self.encoder_output(x, mask))
 
-    def encoder_output(self, x: torch.Tensor) -> torch.Tensor:
-        """The encoder's raw (B, 2q) output: location then raw scale of every unit."""
-        out = self.encoder(x)  # (B, 2q)
+    def encoder_output(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The encoder's raw (B, 2q) output: location then raw scale of every unit.
+
+        ``x`` may hold NaN for missing entries (filled here by ``inputs``), or come
+        already filled with its ``mask`` (True where observed)."""
+        if mask is None:
+            x, mask = self.inputs.split(x)
+        out = self.encoder(self.inputs.encoder_input(x, mask))  # (B, 2q)
         if out.shape[-1] != 2 * self.n_components:
             raise ValueError(
                 f"the encoder must output 2 * n_components = {2 * self.n_components} values per row "
@@ -123,9 +133,9 @@ class VAEModule(nn.Module):
             )
         return out
 
-    def inference(self, x: torch.Tensor, n_particles: int = 1) -> dict:
+    def inference(self, x: torch.Tensor, n_particles: int = 1, mask: torch.Tensor | None = None) -> dict:
         """``{"qz": q(z|x), "z": (n_particles, B, q) reparametrised samples}``."""
-        qz = self.encode(x)
+        qz = self.encode(x, mask)
         return {"qz": qz, "z": qz.rsample((n_particles,))}
 
     def generative(self, z: torch.Tensor) -> dict:
@@ -165,11 +175,18 @@ class VAEModule(nn.Module):
         return OBJECTIVES[objective or self.objective](bound, kl_weight)
 
     def forward(self, x: torch.Tensor, kl_weight: float = 1.0) -> LossOutput:
-        """The training objective at KL weight ``kl_weight`` (the engine's per-epoch schedule)."""
-        inf = self.inference(x, self.n_particles)
-        return self.loss(x, inf, self.generative(inf["z"]), kl_weight)
+        """The training objective at KL weight ``kl_weight`` (the engine's per-epoch schedule).
+
+        NaN entries of ``x`` are missing: the encoder sees them filled and the likelihood
+        term covers the observed entries only, so the ELBO / IWAE bound is the MIWAE bound
+        (Mattei & Frellsen 2019, eq. 4)."""
+        x, mask = self.inputs.split(x)  # (B, D) filled, True where observed
+        inf = self.inference(x, self.n_particles, mask)
+        return self.loss(x, inf, self.generative(inf["z"]), kl_weight, mask=mask)
 
     def elbo(self, x: torch.Tensor, n_draws: int = 1) -> torch.Tensor:
-        """The true ELBO (beta = 1) per row, nats: E_q log p(x|z) (mean of ``n_draws``) - KL."""
-        inf = self.inference(x, n_draws)
-        return self.loss(x, inf, self.generative(inf["z"]), 1.0, objective="elbo").terms["elbo"]
+        """The true ELBO (beta = 1) per row, nats: E_q log p(x|z) (mean of ``n_draws``) - KL;
+        rows with NaN: the bound on ``log p(x_obs)``."""
+        x, mask = self.inputs.split(x)
+        inf = self.inference(x, n_draws, mask)
+        return self.loss(x, inf, self.generative(inf["z"]), 1.0, mask=mask, objective="elbo").terms["elbo"]
