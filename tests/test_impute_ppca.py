@@ -115,3 +115,19 @@ def test_impute_checks_its_input():
         model.sample_imputations(np.zeros((2, 3)), 0)
     with pytest.raises(ValueError, match="inf"):
         model.impute(np.array([[np.inf, 0.0, 1.0]]))
+
+
+def test_pca_impute_is_the_least_squares_fit_on_the_principal_subspace():
+    from latentzoo import PCA
+
+    rng = np.random.default_rng(8)
+    X = _draw(*_truth(), 500, rng)
+    pca = PCA(2).fit(X)
+    x = X[0].copy()
+    x[[1, 4]] = np.nan
+    o = ~np.isnan(x)
+    U = pca.components_.T  # (d, q)
+    z, *_ = np.linalg.lstsq(U[o], x[o] - pca.mean_[o], rcond=None)
+    out = pca.impute(x[None])[0]
+    np.testing.assert_allclose(out[~o], U[~o] @ z + pca.mean_[~o], rtol=1e-5)
+    assert np.array_equal(out[o], x[o])

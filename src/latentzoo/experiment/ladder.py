@@ -98,6 +98,9 @@ class Comparison:
     ppca_evidence_q: int | None = None
     #: the latent dimension of ``results`` (the models the figures show)
     figure_q: int | None = None
+    #: on data with missing values: RMSE on entries hidden from the held-out rows, every
+    #: model and the scikit-learn references (:func:`~.imputation.imputation_table`)
+    imputation: dict | None = None
 
     @property
     def models(self) -> dict:

@@ -13,12 +13,15 @@ import sys
 import time
 from typing import Callable, Sequence
 
+import numpy as np
+
 from ..registry import MODELS
 from .backends import BACKENDS, run_all
 from .data import prepare_data
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _check_models, _device_description, check_params, model_overrides,
                      resolve_epochs, versions)
+from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
@@ -219,8 +222,13 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
              "backend": L["backend"], "jobs": L["jobs"], "versions": versions()}
     sentences = verdict(summary, comparisons, runs, names=METRIC_LABELS, ppca_evidence_q=evidence_q)
     ref = two_sample_accuracy(X_test, X_train, random_state=L["seed"])  # real vs real: the ideal, as measured
+    imputation = None
+    if np.isnan(X_train).any() or np.isnan(X_test).any():  # data with missing values: how each model fills them
+        imputation = imputation_table({r.name: r.model for r in results}, X_train, X_test, seed=L["seed"],
+                                      n_importance=L["n_importance"])
     return Comparison(meta, X_train, y_train, X_test, y_test, results, setup, ref, runs=runs, summary=summary,
-                      comparisons=comparisons, verdict=sentences, ppca_evidence_q=evidence_q, figure_q=fig_q)
+                      comparisons=comparisons, verdict=sentences, ppca_evidence_q=evidence_q, figure_q=fig_q,
+                      imputation=imputation)
 
 
 def _split_text(ds, L) -> str:

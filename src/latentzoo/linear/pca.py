@@ -6,6 +6,7 @@ import numpy as np
 from .._validation import Instance, Interval
 from ..base import LatentModel
 from ..registry import register_model
+from . import _impute
 from ._eigh import check_n_components, checked_mean, top_eigh
 
 __all__ = ["PCA"]
@@ -125,6 +126,23 @@ class PCA(LatentModel):
         return (Z * self._scale()) @ self.components_ + self.mean_
 
     # ------------------------------------------------------------------ persistence
+    def impute(self, X):
+        """``X`` with every NaN filled from the principal subspace fitted on complete data.
+
+        Per row, the code ``z`` is the least-squares fit of the observed coordinates,
+        ``x_o - mu_o ~ W_o z`` (``W = components_^T Lambda^1/2``), and ``x_m = W_m z + mu_m``:
+        the ``sigma2 -> 0`` limit of PPCA's conditional mean (:meth:`PPCA.impute`), computed
+        as it with a ridge ``sigma2 = 1e-6 * mean(Lambda)`` that keeps rows observing fewer
+        than ``q`` coordinates defined. PCA fits complete data only; observed entries are
+        returned as given.
+        """
+        self._check_fitted()
+        X = self._validate_input(X, reset=False, allow_nan=True)
+        ev = np.maximum(self.explained_variance_, 0.0)
+        W = self.components_.T * np.sqrt(ev)
+        ridge = max(1e-6 * float(ev.mean()), 1e-300)
+        return _impute.conditional_mean(X, W, self.mean_, ridge)
+
     _fitted_arrays = ("mean_", "components_", "explained_variance_", "explained_variance_ratio_")
     _fitted_scalars = ("n_features_in_", "n_components_", "n_samples_", "noise_variance_")
 

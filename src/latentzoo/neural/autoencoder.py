@@ -260,13 +260,16 @@ class Autoencoder(NeuralEstimator):
         X = self._input(X, allow_nan=True)
         return self._batched(self.module_.code, X)
 
-    def impute(self, X, n_iter: int = 5):
+    def impute(self, X, n_iter: int = 1):
         """``X`` with every NaN replaced by the reconstruction ``g(f(x~))``, iterated.
 
         ``x~`` starts as ``X`` filled (``missing_fill``); each of ``n_iter`` passes
         reconstructs it and puts the reconstruction of the missing entries back, the
         observed ones held fixed (the fixed-point imputation of denoising autoencoders,
-        Gondara & Wang 2018). Observed entries are returned exactly as given.
+        Gondara & Wang 2018). One pass is the default: a network trained on filled inputs
+        has not seen its own reconstructions as input, and on the standardised digits
+        with 20% MCAR more passes were measured to hurt (RMSE 0.66 at 1, 0.73 at 3, 0.84 at
+        10). Observed entries are returned exactly as given.
 
         Returns
         -------

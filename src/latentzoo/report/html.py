@@ -17,6 +17,7 @@ from ..evaluation import METRICS
 from ..experiment import Comparison
 from ..experiment.health import FLAG_DESCRIPTIONS
 from .figures import SECTIONS, RenderedFigure
+from .imputation import HEADING as IMPUTATION_HEADING, imputation_html
 
 __all__ = ["render_html", "TABLE_COLUMNS", "HEADINGS"]
 
@@ -36,7 +37,7 @@ TABLE_COLUMNS = (
 )
 
 #: every top-level heading the page can have, in order
-HEADINGS = ("Metrics",) + tuple(s.heading for s in SECTIONS) + ("Setup",)
+HEADINGS = ("Metrics", IMPUTATION_HEADING) + tuple(s.heading for s in SECTIONS) + ("Setup",)
 
 _e = html.escape
 
@@ -237,7 +238,10 @@ def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str |
     """The complete HTML page as a string."""
     names = ", ".join(r.name for r in comp.results)
     title = title or f"latentzoo: {names} on {comp.meta.get('name')}"
-    sections = [("metrics", "Metrics", _metrics_table(comp))] + _sections(comp, figures) + [("setup", "Setup", _setup(comp))]
+    sections = [("metrics", "Metrics", _metrics_table(comp))]
+    if comp.imputation:  # data with missing values
+        sections.append(("imputation", IMPUTATION_HEADING, imputation_html(comp.imputation)))
+    sections += _sections(comp, figures) + [("setup", "Setup", _setup(comp))]
     nav = "<nav>" + "".join(f"<a href='#{k}'>{_e(h)}</a>" for k, h, _ in sections) + "</nav>"
     lead = (f"<p class='lead'>Data <b>{_e(str(comp.meta.get('name')))}</b> "
             f"({comp.meta.get('n_samples')} x {comp.meta.get('n_features')}); models: {_e(names)}.</p>")
@@ -265,4 +269,6 @@ def metrics_json(comp: Comparison) -> str:
            "models": [clean(row) for row in comp.summary],
            "runs": clean(runs), "comparisons": clean(comp.comparisons), "verdict": list(comp.verdict),
            "ppca_evidence_q": comp.ppca_evidence_q}
+    if comp.imputation is not None:
+        doc["imputation"] = clean(comp.imputation)
     return json.dumps(doc, indent=2)
