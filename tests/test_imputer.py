@@ -6,8 +6,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from latentzoo import PPCA, Imputer
+from latentzoo.base import LatentModel
 
 
 def _data(n=200, d=6, seed=0, rate=0.25):
@@ -64,10 +66,22 @@ def test_imputer_errors_are_clear():
     _, Xm, _ = _data()
     with pytest.raises(ValueError, match="registered model name"):
         Imputer("nope").fit(Xm)
-    with pytest.raises(ValueError, match="has no impute method"):
+    with pytest.raises(ValueError, match="missing values as NaN: PPCA"):  # PCA imputes, but fits complete data
         Imputer("pca").fit(Xm)
+
+    class NoImpute(LatentModel):
+        def fit(self, X, y=None):
+            return self
+
+    with pytest.raises(ValueError, match="NoImpute has no impute method"):
+        Imputer(NoImpute()).fit(Xm)
     with pytest.raises(ValueError, match="model_params applies to a model given by name"):
         Imputer(PPCA(1), model_params={"n_components": 2}).fit(Xm)
     imp = Imputer("dae", model_params={"hidden": (4,), "max_epochs": 1, "n_components": 1}).fit(Xm)
     with pytest.raises(ValueError, match="draws no imputations"):
         imp.sample_imputations(Xm)
+
+
+@parametrize_with_checks([Imputer("ppca", model_params={"n_components": 1, "random_state": 0})])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
