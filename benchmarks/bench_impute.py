@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import statistics
 import time
 import warnings
@@ -141,10 +142,57 @@ def paired_verdict(ours, theirs):
             "p_value": p, "beats": bool(d.mean() < 0 and p < 0.05)}
 
 
+OURS = ("latentzoo PPCA (EM, q by validation)", "latentzoo VAE (MIWAE)", "latentzoo DAE (masking 0.25)")
+#: one line of the run log: data, rate, mask, imputer, RMSE, seconds
+LOG_LINE = re.compile(r"^(\S+)\s+(\d+)% mask (\d+) (.+?)\s{2,}([\d.]+)\s+([\d.]+)s$")
+
+
+def summarise(records, shapes=None):
+    """Rows per (data, rate) from records ``(data, rate, mask, imputer, rmse, seconds)``:
+    mean, sd and median time per imputer over the masks, and the paired verdict of the best
+    latentzoo imputer against the best scikit-learn one (same masks)."""
+    groups = {}
+    for data, rate, mask, key, err, sec in records:
+        groups.setdefault((data, rate), {}).setdefault(key, {})[mask] = (err, sec)
+    rows = []
+    for (data, rate), by in groups.items():
+        masks = sorted(set.intersection(*(set(v) for v in by.values())))  # masks every imputer ran
+        imps = {k: {"masks": masks, "rmse": [v[m][0] for m in masks], "time_s": [v[m][1] for m in masks]}
+                for k, v in by.items()}
+        for v in imps.values():
+            v.update(mean=statistics.mean(v["rmse"]), sd=statistics.stdev(v["rmse"]) if len(masks) > 1 else None,
+                     time_median_s=statistics.median(v["time_s"]))
+        row = {"data": data, "shape": (shapes or {}).get(data), "rate": rate, "masks": masks, "imputers": imps}
+        ours = [k for k in imps if k in OURS]
+        theirs = [k for k in imps if k not in OURS]
+        if ours and theirs:
+            best_ours = min(ours, key=lambda k: imps[k]["mean"])
+            best_theirs = min(theirs, key=lambda k: imps[k]["mean"])
+            row["best_latentzoo"], row["best_sklearn"] = best_ours, best_theirs
+            row["verdict"] = paired_verdict(imps[best_ours]["rmse"], imps[best_theirs]["rmse"])
+        rows.append(row)
+    return rows
+
+
+def read_records(path):
+    """Records of a results JSON (its ``records``) or of a run log (its per-mask lines)."""
+    text = Path(path).read_text()
+    if path.endswith(".json"):
+        return [tuple(r) for r in json.loads(text)["records"]]
+    out = []
+    for line in text.splitlines():
+        m = LOG_LINE.match(line.strip())
+        if m:
+            out.append((m[1], int(m[2]) / 100, int(m[3]), m[4].strip(), float(m[5]), float(m[6])))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--masks", type=int, default=5)
+    ap.add_argument("--mask-seeds", type=int, nargs="+", default=None,
+                    help="run these mask seeds only (default 0 .. masks-1), e.g. to split a run over processes")
     ap.add_argument("--rates", type=float, nargs="+", default=[0.2, 0.5])
     ap.add_argument("--data", nargs="+", default=["digits", "breast-cancer"])
     ap.add_argument("--ppca-q", type=int, nargs="+", default=[5, 10, 15])
@@ -158,68 +206,60 @@ def main(argv=None):
     ap.add_argument("--n-importance", type=int, default=1000)
     ap.add_argument("--only", nargs="+", default=None, help="run only these imputers (names as in the table)")
     ap.add_argument("--out", default="benchmarks/results/impute.json")
-    ap.add_argument("--table-from", nargs="+", default=None, metavar="JSON",
-                    help="print the table of results files written before (e.g. one per data set) and exit")
+    ap.add_argument("--table-from", nargs="+", default=None, metavar="FILE",
+                    help="summarise results JSONs or run logs written before (masks split over processes), "
+                         "write --out and exit")
     args = ap.parse_args(argv)
     if args.table_from:
-        docs = [json.loads(Path(p).read_text()) for p in args.table_from]
-        args.masks, args.threads = docs[0]["args"]["masks"], docs[0]["threads"]
-        print_table([r for d in docs for r in d["results"]], args)
-        return
+        records = [r for p in args.table_from for r in read_records(p)]
+        return report(records, args, sources=args.table_from)
 
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
-    ours = {"latentzoo PPCA (EM, q by validation)": ppca_impute(args.ppca_q),
-            "latentzoo VAE (MIWAE)": vae_impute(args),
-            "latentzoo DAE (masking 0.25)": dae_impute(args)}
+    ours = dict(zip(OURS, (ppca_impute(args.ppca_q), vae_impute(args), dae_impute(args))))
     theirs = sklearn_imputers()
     if args.only:
         ours = {k: v for k, v in ours.items() if any(o in k for o in args.only)}
         theirs = {k: v for k, v in theirs.items() if any(o in k for o in args.only)}
     data = datasets()
-    results = []
+    records = []
+    seeds = args.mask_seeds if args.mask_seeds is not None else list(range(args.masks))
     with threadpool_limits(args.threads), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # IterativeImputer's convergence warnings
         for name in args.data:
             X = data[name]
             for rate in args.rates:
-                scores = {k: [] for k in [*ours, *theirs]}
-                times = {k: [] for k in scores}
-                for s in range(args.masks):
+                for s in seeds:
                     Xm, hidden = mcar(X, rate, s)
                     order = [ours, theirs] if s % 2 == 0 else [theirs, ours]
                     for group in order:
                         for key, fn in group.items():
                             t = time.perf_counter()
                             A = fn(Xm, s)
-                            times[key].append(time.perf_counter() - t)
+                            sec = time.perf_counter() - t
                             assert np.array_equal(A[~hidden], Xm[~hidden]), key  # observed entries kept
-                            scores[key].append(rmse(A, X, hidden))
-                            print(f"{name:13s} {rate:.0%} mask {s} {key:38s} {scores[key][-1]:.4f} "
-                                  f"{times[key][-1]:7.2f}s", flush=True)
-                row = {"data": name, "shape": list(X.shape), "rate": rate, "masks": args.masks, "imputers": {
-                    k: {"rmse": v, "mean": statistics.mean(v), "sd": statistics.stdev(v) if len(v) > 1 else None,
-                        "time_median_s": statistics.median(times[k])} for k, v in scores.items()}}
-                if ours and theirs:
-                    best_ours = min(ours, key=lambda k: statistics.mean(scores[k]))
-                    best_theirs = min(theirs, key=lambda k: statistics.mean(scores[k]))
-                    row["best_latentzoo"], row["best_sklearn"] = best_ours, best_theirs
-                    row["verdict"] = paired_verdict(scores[best_ours], scores[best_theirs])
-                if "latentzoo PPCA (EM, q by validation)" in ours:
-                    row["ppca_q_chosen"] = ours["latentzoo PPCA (EM, q by validation)"].chosen[-args.masks:]
-                results.append(row)
+                            records.append((name, rate, s, key, rmse(A, X, hidden), sec))
+                            print(f"{name:13s} {rate:.0%} mask {s} {key:38s} {records[-1][4]:.4f} "
+                                  f"{sec:7.2f}s", flush=True)
+    report(records, args)
+
+
+def report(records, args, sources=None):
+    shapes = {k: list(v.shape) for k, v in datasets().items()}
+    results = summarise(records, shapes)
     print_table(results, args)
-    out = {"threads": args.threads, "args": vars(args), "machine": platform.platform(),
-           "python": platform.python_version(), "results": results}
+    out = {"threads": args.threads, "args": vars(args), "sources": sources, "machine": platform.platform(),
+           "python": platform.python_version(), "records": [list(r) for r in records], "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     print(f"wrote {args.out}")
 
 
 def print_table(results, args):
-    print(f"\nRMSE on the hidden entries (column-sd units), mean ± sd over {args.masks} MCAR masks; "
+    n = sorted({len(r["masks"]) for r in results})
+    print(f"\nRMSE on the hidden entries (column-sd units), mean ± sd over {'/'.join(map(str, n))} MCAR masks; "
           f"median fit_transform time; {args.threads} thread(s)\n")
     print("| data | missing | imputer | RMSE | time (s) |")
     print("|---|---|---|---|---|")
