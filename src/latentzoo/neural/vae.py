@@ -296,17 +296,11 @@ class VAE(NeuralEstimator):
 
     # ------------------------------------------------------------------ imputation
     def impute(self, X, n_importance: int = 1000, random_state=0) -> np.ndarray:
-        """``X`` with every NaN replaced by the importance-sampled ``E[x_mis | x_obs]``.
-
-        ``sum_k w~_k E[x_mis | z_k]`` with ``z_k ~ q(z | x_obs)`` and self-normalised
-        weights ``w_k = p(x_obs | z_k) p(z_k) / q(z_k | x_obs)`` (MIWAE's single
-        imputation, Mattei & Frellsen 2019, eq. 9); consistent as ``n_importance`` grows.
-        Observed entries are returned exactly as given.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_features), float64
-        """
+        """``X`` (float64) with every NaN replaced by the importance-sampled ``E[x_mis | x_obs]``:
+        ``sum_k w~_k E[x_mis | z_k]``, ``z_k ~ q(z | x_obs)``, self-normalised weights
+        ``w_k = p(x_obs | z_k) p(z_k) / q(z_k | x_obs)`` (MIWAE's single imputation, Mattei &
+        Frellsen 2019, eq. 9; :mod:`~latentzoo.neural.imputation`); consistent as
+        ``n_importance`` grows. Observed entries are returned exactly as given."""
         self._check_fitted()
         _check_count("n_importance", n_importance)
         rows, chunk = self._is_chunks(len(X), n_importance, None)
@@ -317,28 +311,20 @@ class VAE(NeuralEstimator):
 
     def sample_imputations(self, X, n_imputations: int = 5, random_state=None,
                            n_importance: int = 1000) -> np.ndarray:
-        """Multiple imputation: draws from ``p(x_mis | x_obs)`` by sampling-importance-resampling.
-
-        ``n_importance`` particles ``z_k ~ q(z | x_obs)`` are resampled with the
-        normalised weights, then ``x_mis ~ p(x_mis | z)`` (Mattei & Frellsen 2019, sec. 3.2;
-        exact as ``n_importance`` grows).
-
-        Returns
-        -------
-        ndarray of shape (n_imputations, n_samples, n_features), float64
-            Every draw equals ``X`` on its observed entries.
-        """
+        """Multiple imputation, (n_imputations, n_samples, n_features) float64: draws from
+        ``p(x_mis | x_obs)`` by sampling-importance-resampling: ``n_importance`` particles
+        ``z_k ~ q(z | x_obs)`` resampled by their normalised weights, then ``x_mis ~ p(x_mis | z)``
+        (Mattei & Frellsen 2019, sec. 3.2; exact as ``n_importance`` grows). Every draw
+        equals ``X`` on its observed entries."""
         self._check_fitted()
         X = self._validate_input(X, reset=False, allow_nan=True, dtype=np.float64)
         _check_count("n_imputations", n_imputations)
         _check_count("n_importance", n_importance)
         rows, chunk = self._is_chunks(len(X), n_importance, None)
         with _seeded(random_state, self.device_):
-            draws = self._batched(lambda xb: importance_resample(
-                self.module_, xb, n_draws=n_imputations, n_importance=n_importance, chunk=chunk), X,
-                batch_size=rows)
-        draws = np.swapaxes(draws, 0, 1).astype(np.float64)  # (n_imputations, n, d)
-        return np.where(np.isnan(X), draws, X)
+            draws = self._batched(lambda xb: importance_resample(self.module_, xb, n_draws=n_imputations,
+                                                                 n_importance=n_importance, chunk=chunk), X, batch_size=rows)
+        return np.where(np.isnan(X), np.swapaxes(draws, 0, 1).astype(np.float64), X)  # (n_imputations, n, d)
 
     def _is_chunks(self, n: int, k: int, batch_size: int | None) -> tuple[int, int]:
         """Rows per batch and samples per chunk so one step holds ~_IS_BUDGET activations."""
@@ -389,10 +375,8 @@ class VAE(NeuralEstimator):
     # ------------------------------------------------------------------ contract
     @classmethod
     def _imputer_params(cls) -> dict:
-        # MIWAE (Mattei & Frellsen 2019): the IWAE bound over the observed entries; a learned
-        # Gaussian decoder, since data to impute are rarely in [0, 1]
-        return {**super()._imputer_params(), "likelihood": "gaussian-learned", "objective": "iwae",
-                "n_particles": 20}
+        # MIWAE (Mattei & Frellsen 2019), a learned Gaussian decoder (data to impute are rarely in [0, 1])
+        return {**super()._imputer_params(), "likelihood": "gaussian-learned", "objective": "iwae", "n_particles": 20}
 
     @classmethod
     def _contract_params(cls) -> dict:
