@@ -28,6 +28,15 @@ throughput of ``score_samples`` (points x samples / s) against a loop that score
 per call (samples still batched) and a naive loop of one point and one sample per call,
 timed alternately, medians of the repeats.
 
+``--training-throughput``: no NLL; the training samples/s of latentzoo's VAE against the
+plain-PyTorch loop of ``benchmarks/plain_vae.py`` (BCE-with-logits, closed-form KL, no
+latentzoo inside) on the same model and data, for the ELBO and the IWAE (k=5) objective;
+whole runs alternate (latentzoo fit, plain epochs, ...), latentzoo's epoch times from
+``history_["epoch_time"]`` (training steps only), medians without each run's first epoch.
+Then ``score_samples`` on 200 test points with k = 1000 against the plain batched
+importance-sampling loop (all rows at once, chunks of ~2**21 activations), alternating.
+Targets (issue 16): training >= 1.0x (ELBO) and >= 0.97x (IWAE), ``score_samples`` <= 1.05x.
+
 Anchors (test NLL, nats) as quoted in issue 4: the IWAE paper (Burda et al., 2016) VAE 88.71
 and IWAE k=50 87.10; the pythae benchmark (Chadebec et al., 2022) VAE 89.78 and IWAE 86.82.
 Targets: the ELBO-trained VAE below 89.78, the IWAE-trained model below the VAE.
@@ -43,6 +52,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # plain_vae beside this script
 
 ANCHORS = {
     "IWAE paper VAE (k=1)": 88.71,
@@ -120,6 +131,59 @@ def throughput(vae, X: np.ndarray, k: int, repeats: int = 3) -> dict:
     return out
 
 
+def training_throughput(X: np.ndarray, objective: str, k: int, rounds: int, epochs: int) -> dict:
+    """Samples/s: latentzoo fit (training steps) vs the plain loop, whole runs alternating."""
+    import torch
+
+    import plain_vae
+
+    torch.manual_seed(0)
+    ref = plain_vae.PlainVAE()
+    opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    Xt, gen = torch.from_numpy(X), torch.Generator().manual_seed(0)
+    vae = paper_vae(objective=objective, n_samples=k, max_epochs=epochs, validation_fraction=0.0, patience=None,
+                    random_state=0)
+    t_lz, t_ref = [], []
+    for _ in range(rounds):
+        t_lz += vae.fit(X).history_["epoch_time"][1:]
+        times = []
+        for _ in range(epochs):
+            t = time.perf_counter()
+            plain_vae.train_epoch(ref, opt, Xt, 100, gen, k=None if objective == "elbo" else k)
+            times.append(time.perf_counter() - t)
+        t_ref += times[1:]
+    lz, mn = statistics.median(t_lz), statistics.median(t_ref)
+    return {"objective": objective, "k": k, "rows": len(X), "latentzoo_samples_s": len(X) / lz,
+            "plain_samples_s": len(X) / mn, "ratio": mn / lz, "latentzoo_epoch_s": t_lz, "plain_epoch_s": t_ref}
+
+
+def scoring_time(X: np.ndarray, k: int, repeats: int) -> dict:
+    """Seconds of ``score_samples`` vs the plain batched importance-sampling loop, alternating."""
+    import torch
+
+    import plain_vae
+
+    vae = paper_vae(max_epochs=1, random_state=0).fit(X[:2000])
+    ref = plain_vae.PlainVAE()
+    m = vae.module_  # the same weights in the plain module (same layer layout)
+    ref.enc.load_state_dict(m.encoder.state_dict())
+    ref.dec.load_state_dict(m.decoder.state_dict())
+    Xs = X[:200]
+    Xt = torch.from_numpy(Xs)
+    chunk = max(1, 2**21 // (Xs.shape[0] * Xs.shape[1]))
+    t_lz, t_ref = [], []
+    for r in range(repeats):
+        t = time.perf_counter()
+        a = vae.score_samples(Xs, n_importance=k, random_state=r)
+        t_lz.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        b = plain_vae.importance_log_px(ref, Xt, k, chunk).numpy()
+        t_ref.append(time.perf_counter() - t)
+    lz, mn = statistics.median(t_lz), statistics.median(t_ref)
+    return {"points": len(Xs), "k": k, "plain_chunk": chunk, "latentzoo_s": lz, "plain_s": mn, "ratio": lz / mn,
+            "mean_log_px_latentzoo": float(a.mean()), "mean_log_px_plain": float(b.mean())}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data_dir", type=Path)
@@ -142,6 +206,10 @@ def main(argv=None) -> int:
     ap.add_argument("--throughput-only", action="store_true",
                     help="skip the NLL: fit one epoch (the timing does not depend on the weights) "
                          "and measure the throughput table only")
+    ap.add_argument("--training-throughput", action="store_true",
+                    help="skip the NLL: training samples/s and score_samples time against plain PyTorch")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating runs (--training-throughput)")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per run, the first is warm-up")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/vae.json"))
     args = ap.parse_args(argv)
     try:
@@ -162,6 +230,8 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; train+valid {Xtr.shape}, "
           f"test {Xte.shape}; k_eval={args.k_eval}; {'SMOKE RUN (not comparable to the anchors)' if smoke else ''}")
 
+    if args.training_throughput:
+        return _throughput_main(args, Xtr, Xte)
     results = {"torch_threads": torch.get_num_threads(), "torch": torch.__version__, "k_eval": args.k_eval,
                "n_train": len(Xtr), "n_test": len(Xte), "minutes_per_model": args.minutes, "smoke": smoke,
                "anchors": ANCHORS, "models": {}}
@@ -204,6 +274,30 @@ def main(argv=None) -> int:
               f"| {tp['naive_loop']:.3g} | {tp['speedup_vs_naive']:.0f}x |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _throughput_main(args, Xtr: np.ndarray, Xte: np.ndarray) -> int:
+    import torch
+
+    rows = [training_throughput(Xtr, "elbo", 1, args.rounds, args.epochs),
+            training_throughput(Xtr, "iwae", args.k_train, args.rounds, args.epochs)]
+    scoring = scoring_time(Xte, 1000, max(5, args.rounds))
+    print(f"\ntraining throughput, {torch.get_num_threads()} torch thread(s), {len(Xtr)} rows, batch 100, "
+          f"{args.rounds} alternating runs x {args.epochs} epochs (medians, warm-up epochs dropped)")
+    print(f"{'objective':<10} {'plain samples/s':>16} {'latentzoo samples/s':>20} {'ratio':>7}  target")
+    for r, tgt in zip(rows, (1.0, 0.97)):
+        ok = "OK" if r["ratio"] >= tgt else "MISSED"
+        print(f"{r['objective'] + ' k=' + str(r['k']):<10} {r['plain_samples_s']:>16.0f} "
+              f"{r['latentzoo_samples_s']:>20.0f} {r['ratio']:>7.3f}  >= {tgt} {ok}")
+    ok = "OK" if scoring["ratio"] <= 1.05 else "MISSED"
+    print(f"score_samples, {scoring['points']} points, k={scoring['k']}: latentzoo {scoring['latentzoo_s']:.3f} s, "
+          f"plain loop {scoring['plain_s']:.3f} s, ratio {scoring['ratio']:.3f}  <= 1.05 {ok}")
+    out = {"torch_threads": torch.get_num_threads(), "torch": torch.__version__, "training": rows,
+           "score_samples": scoring}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2))
     print(f"wrote {args.out}")
     return 0
 

@@ -21,6 +21,7 @@ writes checkpoints.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
@@ -133,7 +134,48 @@ class ArrayBatches:
 # ----------------------------------------------------------------------------- helpers
 def _autocast(device: torch.device, precision: str):
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+    if dtype is None:
+        return contextlib.nullcontext()  # full precision: no autocast context per step
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def make_optimizer(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam, fused (one kernel for every parameter) where torch offers it for ``device``,
+    else the multi-tensor ``foreach`` implementation; the update is Adam's either way."""
+    params = list(params)
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except (RuntimeError, ValueError):  # a build or dtype without the fused kernel
+            pass
+    return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+class _TermSums:
+    """Running per-term sums of an epoch, on the device: one stacked add per step.
+
+    The first step fixes the term names; each later step stacks its terms into one
+    (T, B) tensor and adds its row sums to a float64 accumulator (no host sync, no
+    per-term temporaries), under ``no_grad``.
+    """
+
+    def __init__(self):
+        self.names: list[str] | None = None
+        self.total: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def add(self, terms: dict) -> None:
+        if not terms:
+            return
+        if self.names is None:
+            self.names = list(terms)
+        stacked = torch.stack([terms[k] for k in self.names]).sum(1)  # (T,)
+        self.total = stacked.double() if self.total is None else self.total.add_(stacked)
+
+    def as_dict(self) -> dict:
+        if self.names is None:
+            return {}
+        return {k: self.total[i] for i, k in enumerate(self.names)}
 
 
 def _all_true(ok: torch.Tensor, world: int) -> bool:
@@ -223,7 +265,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
         ids = [device.index] if device.type == "cuda" else None
         model = torch.nn.parallel.DistributedDataParallel(module, device_ids=ids)
     step_fn = torch.compile(model) if cfg.compile else model
-    opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
+    opt = make_optimizer(module.parameters(), cfg.lr, device)
     sched = LR_SCHEDULES[cfg.lr_schedule](opt, cfg) if cfg.lr_schedule else None
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     gen = torch.Generator().manual_seed(seed)
@@ -252,12 +294,14 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
     # accelerator, where a check is a host sync; a NaN step in between is undone by restoring
     # the best weights before raising
     check_every = 1 if device.type == "cpu" else 32
+    host_check = device.type == "cpu"
     bar = _progress(cfg, start)
     model.train()
     schedules = schedules or {}
     for epoch in range(start, start if stopped else cfg.max_epochs):
         inputs = {name: f(epoch) for name, f in schedules.items()}  # this epoch's scheduled inputs
-        sums: dict[str, torch.Tensor] = {}  # on the device: no host sync per step
+        term_sums = _TermSums()  # on the device: no host sync per step
+        loss_sum = 0.0 if host_check else torch.zeros((), dtype=torch.float64, device=device)
         n = 0
         t_epoch = time.perf_counter()
         finite = torch.ones((), dtype=torch.bool, device=device)  # every loss since the last check
@@ -265,22 +309,39 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
             with _autocast(device, cfg.precision):
                 out = step_fn(xb, **inputs)
             loss = out.loss.detach()
-            finite = finite & torch.isfinite(loss)
-            if step % check_every == 0 and not _all_true(finite, world):
-                module.load_state_dict(best["state"])
-                raise TrainingDiverged(
-                    f"training diverged at epoch {epoch + 1} (batch {step + 1}): the loss became "
-                    f"{float(loss)}; try a smaller learning rate than lr={cfg.lr} or rescale the data"
-                )
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(out.loss).backward()
-            scaler.step(opt)
-            scaler.update()
             b = len(xb)
-            sums["loss"] = sums.get("loss", 0.0) + loss.double() * b
-            for k, v in out.terms.items():
-                sums[k] = sums.get(k, 0.0) + v.detach().double().sum()
+            if host_check:  # CPU: reading the loss costs nothing; one float, no tensor flags
+                lv = float(loss)
+                ok = math.isfinite(lv)
+                if world > 1:  # every rank takes part, so all stop together
+                    ok = _all_true(torch.tensor(ok), world)
+                if not ok:
+                    module.load_state_dict(best["state"])
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1} (batch {step + 1}): the loss became "
+                        f"{lv}; try a smaller learning rate than lr={cfg.lr} or rescale the data"
+                    )
+                loss_sum += lv * b
+            else:
+                finite = finite & torch.isfinite(loss)
+                if step % check_every == 0 and not _all_true(finite, world):
+                    module.load_state_dict(best["state"])
+                    raise TrainingDiverged(
+                        f"training diverged at epoch {epoch + 1} (batch {step + 1}): the loss became "
+                        f"{float(loss)}; try a smaller learning rate than lr={cfg.lr} or rescale the data"
+                    )
+                loss_sum = loss_sum + loss.double() * b
+            opt.zero_grad(set_to_none=True)
+            if scaler.is_enabled():
+                scaler.scale(out.loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:  # fp32/bf16: no scaling, no scaler bookkeeping per step
+                out.loss.backward()
+                opt.step()
+            term_sums.add(out.terms)
             n += b
+        sums = {"loss": torch.as_tensor(loss_sum, dtype=torch.float64, device=device), **term_sums.as_dict()}
         if not _all_true(finite, world):  # a non-finite loss since the last check
             module.load_state_dict(best["state"])
             raise TrainingDiverged(f"training diverged at epoch {epoch + 1}: the loss became NaN or inf; "

@@ -67,7 +67,9 @@ def elbo_objective(bound: Bound, kl_weight: float) -> LossOutput:
     rec = -bound.log_px_z.mean(0)  # (B,)
     kl = bound.kl  # (B,)
     loss = rec + kl_weight * kl
-    return LossOutput(loss.mean(), {"rec": rec, "kl": kl, "elbo": -(rec + kl)})
+    with torch.no_grad():  # a logged term: no graph for it
+        elbo = -(rec + kl)
+    return LossOutput(loss.mean(), {"rec": rec, "kl": kl, "elbo": elbo})
 
 
 def iwae_objective(bound: Bound, kl_weight: float) -> LossOutput:
@@ -79,8 +81,9 @@ def iwae_objective(bound: Bound, kl_weight: float) -> LossOutput:
     draws, and ``iwae`` is the bound itself.
     """
     iwae = logmeanexp(bound.log_weights(kl_weight), 0)  # (B,)
-    rec = -bound.log_px_z.mean(0).detach()
-    kl = bound.kl.detach()
+    with torch.no_grad():  # logged terms: no graph for them
+        rec = -bound.log_px_z.mean(0)
+        kl = bound.kl
     return LossOutput(-iwae.mean(), {"rec": rec, "kl": kl, "elbo": -(rec + kl), "iwae": iwae.detach()})
 
 

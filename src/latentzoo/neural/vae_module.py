@@ -10,6 +10,14 @@ objective from a registry (:data:`~latentzoo.neural.objectives.OBJECTIVES`).
 :class:`~latentzoo.neural.engine.LossOutput` that the one training engine minimises; the
 KL weight of each epoch (a warm-up) is a schedule of the engine, not of the network.
 
+Fast path, same vocabulary: the posterior and the prior stay ``torch.distributions``
+objects, built with ``validate_args=False`` (their parameters are valid by
+construction: the scale is ``MIN_SCALE + softplus``), and the prior is a
+:class:`StandardNormal` whose ``log_prob`` and KL against it (registered with
+``torch.distributions.register_kl``) are the closed forms
+``-1/2 (||z||^2 + q log 2pi)`` and ``1/2 sum(mu^2 + s^2 - 1) - sum log s``
+(Kingma & Welling 2014, appendix B), a handful of tensor operations per step.
+
 References
 ----------
 Kingma & Welling (2014), Auto-Encoding Variational Bayes, ICLR.
@@ -17,6 +25,8 @@ Higgins et al. (2017), beta-VAE, ICLR.
 Burda, Grosse & Salakhutdinov (2016), Importance Weighted Autoencoders, ICLR.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -30,7 +40,9 @@ from .missing import MissingInput
 from .objectives import OBJECTIVES, Bound
 
 __all__ = ["VAEModule", "OBJECTIVES", "MIN_SCALE", "posterior_scale", "PosteriorFamily", "POSTERIORS",
-           "register_posterior"]  # OBJECTIVES: re-exported from .objectives
+           "register_posterior", "StandardNormal"]  # OBJECTIVES: re-exported from .objectives
+
+_LOG_2PI = math.log(2 * math.pi)
 
 #: floor of the posterior scale: s = MIN_SCALE + softplus(raw)
 MIN_SCALE = 1e-4
@@ -60,7 +72,37 @@ class PosteriorFamily:
 
     def __call__(self, out: torch.Tensor) -> D.Distribution:
         loc, raw = out.chunk(2, dim=-1)
-        return D.Independent(self.family(loc, posterior_scale(raw)), 1)
+        # valid by construction (scale >= MIN_SCALE): no argument checks in the hot loop;
+        # a NaN from the network reaches the engine, which raises TrainingDiverged
+        return D.Independent(self.family(loc, posterior_scale(raw), validate_args=False), 1, validate_args=False)
+
+
+class StandardNormal(D.Independent):
+    """The prior p(z) = N(0, I_q), one event of q dimensions, with closed-form fast paths.
+
+    An ordinary ``torch.distributions`` object (``Independent(Normal(0, 1), 1)``: sample,
+    rsample, mean, entropy, ...) whose ``log_prob`` is ``-1/2 (||z||^2 + q log 2pi)``,
+    and whose KL from a diagonal-Normal posterior is registered in closed form.
+    """
+
+    def __init__(self, zero: torch.Tensor, one: torch.Tensor):
+        super().__init__(D.Normal(zero, one, validate_args=False), 1, validate_args=False)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return -0.5 * (z.square().sum(-1) + z.shape[-1] * _LOG_2PI)
+
+
+@D.register_kl(D.Independent, StandardNormal)
+def _kl_to_standard_normal(q: D.Independent, p: StandardNormal) -> torch.Tensor:
+    """KL(q || N(0, I)) per row: closed form for a diagonal Normal q, else the registered
+    KL of the base distributions summed over the event (Laplace: ``kl._kl_laplace_normal``)."""
+    if q.reinterpreted_batch_ndims != 1:
+        raise NotImplementedError
+    base = q.base_dist
+    if type(base) is D.Normal:
+        loc, scale = base.loc, base.scale
+        return 0.5 * (loc.square() + scale.square() - 1).sum(-1) - scale.log().sum(-1)
+    return D.kl_divergence(base, p.base_dist).sum(-1)
 
 
 #: posterior name -> PosteriorFamily; add one with :func:`register_posterior`
@@ -108,11 +150,12 @@ class VAEModule(nn.Module):
         self.n_particles, self.objective = n_particles, objective
         self.register_buffer("_zero", torch.zeros(n_components), persistent=False)
         self.inputs = inputs  # missing entries: mask, fill, encoder input
+        self.register_buffer("_one", torch.ones(n_components), persistent=False)
 
     # ------------------------------------------------------------------ distributions
     def prior(self) -> D.Distribution:
-        """p(z) = N(0, I), one event of q dimensions."""
-        return D.Independent(D.Normal(self._zero, torch.ones_like(self._zero)), 1)
+        """p(z) = N(0, I), one event of q dimensions (:class:`StandardNormal`)."""
+        return StandardNormal(self._zero, self._one)
 
     def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> D.Distribution:
         """q(z|x), e.g. N(mu(x), diag s(x)^2), batch (B,), event (q,) (see :meth:`encoder_output`)."""
