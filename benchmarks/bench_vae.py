@@ -31,8 +31,9 @@ timed alternately, medians of the repeats.
 ``--training-throughput``: no NLL; the training samples/s of latentzoo's VAE against the
 plain-PyTorch loop of ``benchmarks/plain_vae.py`` (BCE-with-logits, closed-form KL, no
 latentzoo inside) on the same model and data, for the ELBO and the IWAE (k=5) objective;
-whole runs alternate (latentzoo fit, plain epochs, ...), latentzoo's epoch times from
-``history_["epoch_time"]`` (training steps only), medians without each run's first epoch.
+one-epoch latentzoo fits and plain epochs alternate, latentzoo's epoch times from
+``history_["epoch_time"]`` (training steps only), medians after a warm-up round; also the
+CPU-time ratio (latentzoo's whole fit, set-up included), steadier on a loaded machine.
 Then ``score_samples`` on 200 test points with k = 1000 against the plain batched
 importance-sampling loop (all rows at once, chunks of ~2**21 activations), alternating.
 Targets (issue 16): training >= 1.0x (ELBO) and >= 0.97x (IWAE), ``score_samples`` <= 1.05x.
@@ -131,8 +132,11 @@ def throughput(vae, X: np.ndarray, k: int, repeats: int = 3) -> dict:
     return out
 
 
-def training_throughput(X: np.ndarray, objective: str, k: int, rounds: int, epochs: int) -> dict:
-    """Samples/s: latentzoo fit (training steps) vs the plain loop, whole runs alternating."""
+def training_throughput(X: np.ndarray, objective: str, k: int, rounds: int) -> dict:
+    """Samples/s: a one-epoch latentzoo fit vs one plain epoch, alternating epoch by epoch
+    (the order flips every round); the first round is warm-up. Wall time of the training
+    steps (latentzoo's ``history_["epoch_time"]``) and, as a second measure less sensitive
+    to other processes, CPU time (latentzoo's whole ``fit``, set-up included: conservative)."""
     import torch
 
     import plain_vae
@@ -141,20 +145,31 @@ def training_throughput(X: np.ndarray, objective: str, k: int, rounds: int, epoc
     ref = plain_vae.PlainVAE()
     opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
     Xt, gen = torch.from_numpy(X), torch.Generator().manual_seed(0)
-    vae = paper_vae(objective=objective, n_samples=k, max_epochs=epochs, validation_fraction=0.0, patience=None,
-                    random_state=0)
-    t_lz, t_ref = [], []
-    for _ in range(rounds):
-        t_lz += vae.fit(X).history_["epoch_time"][1:]
-        times = []
-        for _ in range(epochs):
-            t = time.perf_counter()
-            plain_vae.train_epoch(ref, opt, Xt, 100, gen, k=None if objective == "elbo" else k)
-            times.append(time.perf_counter() - t)
-        t_ref += times[1:]
-    lz, mn = statistics.median(t_lz), statistics.median(t_ref)
-    return {"objective": objective, "k": k, "rows": len(X), "latentzoo_samples_s": len(X) / lz,
-            "plain_samples_s": len(X) / mn, "ratio": mn / lz, "latentzoo_epoch_s": t_lz, "plain_epoch_s": t_ref}
+    kref = None if objective == "elbo" else k
+
+    def run_lz(r):
+        c = time.process_time()
+        vae = paper_vae(objective=objective, n_particles=k, max_epochs=1, validation_fraction=0.0, patience=None,
+                        random_state=r).fit(X)
+        return vae.history_["epoch_time"][0], time.process_time() - c
+
+    def run_ref(r):
+        t, c = time.perf_counter(), time.process_time()
+        plain_vae.train_epoch(ref, opt, Xt, 100, gen, k=kref)
+        return time.perf_counter() - t, time.process_time() - c
+
+    lz, pl = [], []
+    for r in range(rounds + 1):
+        pair = (("lz", run_lz), ("ref", run_ref)) if r % 2 == 0 else (("ref", run_ref), ("lz", run_lz))
+        for name, fn in pair:
+            (lz if name == "lz" else pl).append(fn(r))
+    lz, pl = lz[1:], pl[1:]  # round 0: warm-up
+    med = lambda v, i: statistics.median(x[i] for x in v)  # noqa: E731
+    return {"objective": objective, "k": k, "rows": len(X), "rounds": rounds,
+            "latentzoo_samples_s": len(X) / med(lz, 0), "plain_samples_s": len(X) / med(pl, 0),
+            "ratio": med(pl, 0) / med(lz, 0), "ratio_cpu_time": med(pl, 1) / med(lz, 1),
+            "latentzoo_epoch_s": [x[0] for x in lz], "plain_epoch_s": [x[0] for x in pl],
+            "latentzoo_fit_cpu_s": [x[1] for x in lz], "plain_epoch_cpu_s": [x[1] for x in pl]}
 
 
 def scoring_time(X: np.ndarray, k: int, repeats: int) -> dict:
@@ -208,8 +223,7 @@ def main(argv=None) -> int:
                          "and measure the throughput table only")
     ap.add_argument("--training-throughput", action="store_true",
                     help="skip the NLL: training samples/s and score_samples time against plain PyTorch")
-    ap.add_argument("--rounds", type=int, default=5, help="alternating runs (--training-throughput)")
-    ap.add_argument("--epochs", type=int, default=3, help="epochs per run, the first is warm-up")
+    ap.add_argument("--rounds", type=int, default=9, help="alternating epochs of each (--training-throughput)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/vae.json"))
     args = ap.parse_args(argv)
     try:
@@ -281,16 +295,16 @@ def main(argv=None) -> int:
 def _throughput_main(args, Xtr: np.ndarray, Xte: np.ndarray) -> int:
     import torch
 
-    rows = [training_throughput(Xtr, "elbo", 1, args.rounds, args.epochs),
-            training_throughput(Xtr, "iwae", args.k_train, args.rounds, args.epochs)]
-    scoring = scoring_time(Xte, 1000, max(5, args.rounds))
+    rows = [training_throughput(Xtr, "elbo", 1, args.rounds),
+            training_throughput(Xtr, "iwae", args.k_train, args.rounds)]
+    scoring = scoring_time(Xte, 1000, 7)
     print(f"\ntraining throughput, {torch.get_num_threads()} torch thread(s), {len(Xtr)} rows, batch 100, "
-          f"{args.rounds} alternating runs x {args.epochs} epochs (medians, warm-up epochs dropped)")
-    print(f"{'objective':<10} {'plain samples/s':>16} {'latentzoo samples/s':>20} {'ratio':>7}  target")
+          f"{args.rounds} alternating epochs each after a warm-up round (medians)")
+    print(f"{'objective':<10} {'plain samples/s':>16} {'latentzoo samples/s':>20} {'ratio':>7} {'CPU-time ratio':>15}  target")
     for r, tgt in zip(rows, (1.0, 0.97)):
         ok = "OK" if r["ratio"] >= tgt else "MISSED"
         print(f"{r['objective'] + ' k=' + str(r['k']):<10} {r['plain_samples_s']:>16.0f} "
-              f"{r['latentzoo_samples_s']:>20.0f} {r['ratio']:>7.3f}  >= {tgt} {ok}")
+              f"{r['latentzoo_samples_s']:>20.0f} {r['ratio']:>7.3f} {r['ratio_cpu_time']:>15.3f}  >= {tgt} {ok}")
     ok = "OK" if scoring["ratio"] <= 1.05 else "MISSED"
     print(f"score_samples, {scoring['points']} points, k={scoring['k']}: latentzoo {scoring['latentzoo_s']:.3f} s, "
           f"plain loop {scoring['plain_s']:.3f} s, ratio {scoring['ratio']:.3f}  <= 1.05 {ok}")

@@ -48,7 +48,7 @@ class PlainVAE(nn.Module):
 
     def log_weights(self, x, loc, scale, k):
         """log p(x|z) + log p(z) - log q(z|x) for k draws per row: (k, B)."""
-        eps = torch.randn(k, *loc.shape, dtype=loc.dtype)
+        eps = torch.randn(k, *loc.shape, dtype=loc.dtype, device=loc.device)
         z = loc + scale * eps  # (k, B, q)
         logits = self.dec(z.reshape(-1, z.shape[-1])).reshape(k, *x.shape)
         log_px = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
@@ -76,7 +76,7 @@ def train_epoch(model, opt, X, batch_size, gen, k=None):
 def importance_log_px(model, X, k, chunk):
     """Plain batched importance sampling: ``logmeanexp_k log w_k`` per row, ``chunk`` samples at a time."""
     loc, scale = model.encode(X)
-    acc = torch.full((len(X),), -math.inf, dtype=torch.float64)
+    acc = torch.full((len(X),), -math.inf, dtype=torch.float64, device=X.device)
     for s in range(0, k, chunk):
         lw = model.log_weights(X, loc, scale, min(chunk, k - s))
         acc = torch.logaddexp(acc, torch.logsumexp(lw.double(), 0))

@@ -172,3 +172,37 @@ def test_resume_with_a_schedule_equals_uninterrupted(tmp_path):
     res, hr = _train(EngineConfig(max_epochs=12, checkpoint_dir=str(tmp_path / "b"), **cfg), resume=True)
     assert torch.equal(full.w, res.w)
     assert hr["lr"] == hf["lr"]
+
+
+def test_fused_optimizer_takes_adams_steps():
+    # oracle: torch's reference (single-tensor, for-loop) Adam on a copy of the same parameters
+    from latentzoo.neural._steps import make_optimizer
+
+    torch.manual_seed(0)
+    a = nn.Linear(5, 3)
+    b = nn.Linear(5, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a = make_optimizer(a.parameters(), 1e-2, torch.device("cpu"))
+    opt_b = torch.optim.Adam(b.parameters(), lr=1e-2, foreach=False, fused=False)
+    x = torch.randn(16, 5)
+    for _ in range(5):
+        for m, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            m(x).pow(2).sum().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_term_sums_are_the_per_term_totals():
+    from latentzoo.neural._steps import TermSums
+
+    sums = TermSums()
+    steps = [{"rec": torch.randn(7), "kl": torch.rand(7, dtype=torch.float32)} for _ in range(4)]
+    for terms in steps:
+        sums.add(terms)
+    got = sums.as_dict()
+    assert list(got) == ["rec", "kl"] and got["rec"].dtype == torch.float64
+    for k in ("rec", "kl"):
+        torch.testing.assert_close(got[k], torch.cat([t[k] for t in steps]).double().sum())
+    assert TermSums().as_dict() == {}

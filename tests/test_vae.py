@@ -292,3 +292,22 @@ def test_laplace_posterior_vae_trains_and_encodes_with_its_family(digits_split):
     assert np.isfinite(vae.history_["train_kl"]).all() and np.isfinite(vae.score_samples(Xte[:20], n_importance=16)).all()
     with pytest.raises(ValueError, match="posterior_family"):
         VAE(posterior_family="cauchy").fit(Xtr)
+
+
+@pytest.mark.parametrize("family", ["normal", "laplace"])
+def test_fast_prior_and_kl_equal_torch_distributions(family):
+    # the StandardNormal prior's closed forms against torch's own generic Independent(Normal)
+    from torch import distributions as D
+
+    from latentzoo.neural.vae_module import POSTERIORS, StandardNormal
+
+    torch.manual_seed(0)
+    q = 6
+    prior = StandardNormal(torch.zeros(q, dtype=torch.float64), torch.ones(q, dtype=torch.float64))
+    generic = D.Independent(D.Normal(torch.zeros(q, dtype=torch.float64), torch.ones(q, dtype=torch.float64)), 1)
+    z = torch.randn(3, 5, q, dtype=torch.float64)
+    torch.testing.assert_close(prior.log_prob(z), generic.log_prob(z))
+    qz = POSTERIORS[family](torch.randn(5, 2 * q, dtype=torch.float64))
+    assert not qz._validate_args and not qz.base_dist._validate_args  # no argument checks in the hot loop
+    torch.testing.assert_close(D.kl_divergence(qz, prior), D.kl_divergence(qz, generic))
+    assert prior.sample((4,)).shape == (4, q) and prior.event_shape == (q,)

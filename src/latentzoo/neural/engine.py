@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from ..distributed import rank as _rank, world_size as _world_size
+from ._steps import TermSums, make_optimizer
 from .checkpoint import load_checkpoint, save_checkpoint
 from .schedules import LR_SCHEDULES, linear_warmup, step_lr_schedule
 from .settings import EngineConfig
@@ -137,45 +138,6 @@ def _autocast(device: torch.device, precision: str):
     if dtype is None:
         return contextlib.nullcontext()  # full precision: no autocast context per step
     return torch.autocast(device.type, dtype=dtype)
-
-
-def make_optimizer(params, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam, fused (one kernel for every parameter) where torch offers it for ``device``,
-    else the multi-tensor ``foreach`` implementation; the update is Adam's either way."""
-    params = list(params)
-    if device.type in ("cpu", "cuda"):
-        try:
-            return torch.optim.Adam(params, lr=lr, fused=True)
-        except (RuntimeError, ValueError):  # a build or dtype without the fused kernel
-            pass
-    return torch.optim.Adam(params, lr=lr, foreach=True)
-
-
-class _TermSums:
-    """Running per-term sums of an epoch, on the device: one stacked add per step.
-
-    The first step fixes the term names; each later step stacks its terms into one
-    (T, B) tensor and adds its row sums to a float64 accumulator (no host sync, no
-    per-term temporaries), under ``no_grad``.
-    """
-
-    def __init__(self):
-        self.names: list[str] | None = None
-        self.total: torch.Tensor | None = None
-
-    @torch.no_grad()
-    def add(self, terms: dict) -> None:
-        if not terms:
-            return
-        if self.names is None:
-            self.names = list(terms)
-        stacked = torch.stack([terms[k] for k in self.names]).sum(1)  # (T,)
-        self.total = stacked.double() if self.total is None else self.total.add_(stacked)
-
-    def as_dict(self) -> dict:
-        if self.names is None:
-            return {}
-        return {k: self.total[i] for i, k in enumerate(self.names)}
 
 
 def _all_true(ok: torch.Tensor, world: int) -> bool:
@@ -300,7 +262,7 @@ def train(module: torch.nn.Module, train_data, val_data, cfg: EngineConfig, *, s
     schedules = schedules or {}
     for epoch in range(start, start if stopped else cfg.max_epochs):
         inputs = {name: f(epoch) for name, f in schedules.items()}  # this epoch's scheduled inputs
-        term_sums = _TermSums()  # on the device: no host sync per step
+        term_sums = TermSums()  # on the device: no host sync per step
         loss_sum = 0.0 if host_check else torch.zeros((), dtype=torch.float64, device=device)
         n = 0
         t_epoch = time.perf_counter()
