@@ -89,7 +89,8 @@ class AutoencoderModule(nn.Module):
             penalty = torch.zeros(len(x), device=x.device, dtype=h.dtype)
         self._check_code(h)
         rec = -log_px_given_z(filled, self.decode(h), mask)  # (B,) nats, observed clean entries
-        return LossOutput((rec + penalty).mean(), {"rec": rec, "contractive": penalty})
+        loss = (rec + penalty).mean() if self.contractive > 0 else rec.mean()  # no zero add per step
+        return LossOutput(loss, {"rec": rec, "contractive": penalty})
 
     def impute(self, x: torch.Tensor, n_iter: int) -> torch.Tensor:
         """Fill the NaN of ``x`` by the reconstruction, iterated ``n_iter`` times from the

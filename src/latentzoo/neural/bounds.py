@@ -70,7 +70,11 @@ def log_px_given_z(x: torch.Tensor, px: D.Distribution, mask: torch.Tensor | Non
     to the observed entries, ``sum_d m_d log p(x_d|z)``: the likelihood of the observed
     part of ``x`` under a decoder that factorises over dimensions (Mattei & Frellsen,
     2019, MIWAE). Unobserved entries of ``x`` must still hold finite values (e.g. 0).
+    Without a mask, a ``px`` with ``log_prob_sum`` (the registered likelihoods,
+    :mod:`~latentzoo.neural.likelihoods`) gives the sum in closed form.
     """
+    if mask is None and hasattr(px, "log_prob_sum"):  # the registered likelihoods: closed form
+        return px.log_prob_sum(x)
     log_p = px.log_prob(x)  # (L, B, D) elementwise
     if mask is not None:
         log_p = torch.where(mask.bool(), log_p, torch.zeros((), dtype=log_p.dtype, device=log_p.device))

@@ -11,6 +11,14 @@ Register another family with :func:`register_likelihood`; it needs ``n_params``
 ``torch.distributions.constraints`` object, checked against the data at ``fit``). Names may carry one numeric argument, e.g. ``"gaussian:0.1"``
 (fixed standard deviation 0.1).
 
+Fast path: the registered families return ``torch.distributions`` subclasses (validation
+off, the parameters come from the network) with ``log_prob_sum(x)``, the log-density
+summed over the last dimension in closed form -- ``-sum BCE-with-logits`` (Bernoulli),
+``-sum (x - mu)^2 / (2 sigma^2) - D log(sigma sqrt(2 pi))`` (Gaussian),
+``-sum |x - mu| / b - D log 2b`` (Laplace) -- which
+:func:`~latentzoo.neural.bounds.log_px_given_z` uses: fewer full-size tensor operations
+per step than ``log_prob(x).sum(-1)``, the same value (tested).
+
 References
 ----------
 Kingma & Welling (2014), Auto-Encoding Variational Bayes, Appendix C (Bernoulli and
@@ -29,6 +37,45 @@ from torch.distributions import constraints
 from .._spec import accepts, from_spec
 
 __all__ = ["Likelihood", "LIKELIHOODS", "register_likelihood", "make_likelihood", "support_words"]
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
+
+class BernoulliLogits(D.Bernoulli):
+    """``torch.distributions.Bernoulli`` from logits with a closed-form summed log-density."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__(logits=logits, validate_args=False)  # x in [0, 1] allowed, not only {0, 1}
+
+    def log_prob_sum(self, x: torch.Tensor) -> torch.Tensor:
+        """``sum_d log p(x_d)`` over the last dimension: minus the summed BCE with logits."""
+        logits, x = torch.broadcast_tensors(self.logits, x)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
+
+
+class FixedScaleNormal(D.Normal):
+    """``torch.distributions.Normal`` with one fixed (float) scale and a closed-form summed log-density."""
+
+    def __init__(self, loc: torch.Tensor, scale: float):
+        super().__init__(loc, scale, validate_args=False)
+        self._fixed = float(scale)
+
+    def log_prob_sum(self, x: torch.Tensor) -> torch.Tensor:
+        s = self._fixed
+        sq = (x - self.loc).square().sum(-1)
+        return sq * (-0.5 / (s * s)) - self.loc.shape[-1] * (math.log(s) + _HALF_LOG_2PI)
+
+
+class FixedScaleLaplace(D.Laplace):
+    """``torch.distributions.Laplace`` with one fixed (float) scale and a closed-form summed log-density."""
+
+    def __init__(self, loc: torch.Tensor, scale: float):
+        super().__init__(loc, scale, validate_args=False)
+        self._fixed = float(scale)
+
+    def log_prob_sum(self, x: torch.Tensor) -> torch.Tensor:
+        b = self._fixed
+        return (x - self.loc).abs().sum(-1) * (-1.0 / b) - self.loc.shape[-1] * math.log(2 * b)
 
 
 class Likelihood:
@@ -69,13 +116,14 @@ class Bernoulli(Likelihood):
     support = constraints.unit_interval
 
     def __call__(self, out):
-        return D.Bernoulli(logits=out, validate_args=False)  # allows x in [0, 1], not only {0, 1}
+        return BernoulliLogits(out)  # allows x in [0, 1], not only {0, 1}
 
 
 class _FixedScale(Likelihood):
     """p(x|z) = prod_i family(x_i; f(z)_i, scale): a location-scale family with a fixed scale."""
 
     family: type  # a torch.distributions location-scale class, e.g. D.Normal
+    fast_family: type  # its subclass with the closed-form log_prob_sum
     scale_word = "scale"
 
     @property
@@ -89,7 +137,7 @@ class _FixedScale(Likelihood):
 
     def __call__(self, out):
         # validate_args=False: NaN reaches the engine, which raises TrainingDiverged
-        return self.family(out, self.scale, validate_args=False)
+        return self.fast_family(out, self.scale)
 
     def spec(self):
         return f"{self.name}:{self.scale:g}"
@@ -100,6 +148,7 @@ class Gaussian(_FixedScale):
 
     name = "gaussian"
     family = D.Normal
+    fast_family = FixedScaleNormal
     scale_word = "standard deviation"
 
 
@@ -132,6 +181,7 @@ class Laplace(_FixedScale):
 
     name = "laplace"
     family = D.Laplace
+    fast_family = FixedScaleLaplace
 
 
 LIKELIHOODS: dict[str, Callable[..., Likelihood]] = {}

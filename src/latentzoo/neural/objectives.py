@@ -64,9 +64,10 @@ def elbo_objective(bound: Bound, kl_weight: float) -> LossOutput:
     N(0, I) prior), else the Monte Carlo estimate at the same draws.
     Terms: ``rec = -E_q log p(x|z)``, ``kl``, and ``elbo = -(rec + kl)`` (beta = 1).
     """
-    rec = -bound.log_px_z.mean(0)  # (B,)
+    log_px_z = bound.log_px_z
+    rec = -(log_px_z[0] if len(log_px_z) == 1 else log_px_z.mean(0))  # (B,); one draw: no mean pass
     kl = bound.kl  # (B,)
-    loss = rec + kl_weight * kl
+    loss = rec + kl if kl_weight == 1 else rec + kl_weight * kl
     with torch.no_grad():  # a logged term: no graph for it
         elbo = -(rec + kl)
     return LossOutput(loss.mean(), {"rec": rec, "kl": kl, "elbo": elbo})
