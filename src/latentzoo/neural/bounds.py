@@ -102,6 +102,10 @@ def log_importance_weights(log_px_z: torch.Tensor, qz: D.Distribution, pz: D.Dis
     return log_px_z + kl_weight * (pz.log_prob(z) - qz.log_prob(z))
 
 
+#: float64 uniforms read ahead per batch by :func:`per_row_sampler` (16 MB)
+_SAMPLER_BLOCK = 1 << 21
+
+
 def row_streams(x: torch.Tensor, seed: int) -> list[np.random.Generator]:
     """One random stream per row of ``x``, keyed by ``seed`` and the row's own bytes.
 
@@ -118,21 +122,41 @@ def row_streams(x: torch.Tensor, seed: int) -> list[np.random.Generator]:
     return out
 
 
-def per_row_sampler(qz: D.Distribution, streams: list[np.random.Generator]) -> Callable[[int], torch.Tensor] | None:
+def per_row_sampler(qz: D.Distribution, streams: list[np.random.Generator],
+                    n_draws: int | None = None) -> Callable[[int], torch.Tensor] | None:
     """``draw(k) -> z`` of shape (k, B, q), z_k ~ q(z|x_b) from row b's own stream.
 
     Inverse-CDF sampling, ``z = F^-1(u)`` with ``u ~ U(0, 1)`` per latent unit (the units
     of q are independent), computed in float64 so that the tails are not cut by float32
     rounding of ``u``. Returns None for a family without ``icdf`` (the caller then draws
-    with ``rsample`` from torch's RNG, batch by batch).
+    with ``rsample`` from torch's RNG, batch by batch). ``n_draws``: how many draws the
+    caller will take in all (the streams are read ahead at most that far).
     """
     base = qz.base_dist if isinstance(qz, D.Independent) else qz
     if type(base).icdf is D.Distribution.icdf:  # no inverse CDF registered for this family
         return None
     q = base.batch_shape[-1]
+    # read each stream ahead in blocks of ~_SAMPLER_BLOCK numbers per batch (not one numpy
+    # call per row and chunk): the draws handed out are the same, in stream order
+    ahead = max(1, _SAMPLER_BLOCK // max(1, len(streams) * q))
+    if n_draws is not None:
+        ahead = min(ahead, n_draws)
+    buf = {"u": np.empty((0, len(streams), q)), "pos": 0}
+
+    def uniforms(k: int) -> np.ndarray:
+        parts = []
+        while k:
+            if buf["pos"] == len(buf["u"]):
+                buf["u"] = np.stack([g.random((max(k, ahead), q)) for g in streams], axis=1)  # (n, B, q)
+                buf["pos"] = 0
+            take = min(k, len(buf["u"]) - buf["pos"])
+            parts.append(buf["u"][buf["pos"]:buf["pos"] + take])
+            buf["pos"] += take
+            k -= take
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def draw(k: int) -> torch.Tensor:
-        u = np.stack([g.random((k, q)) for g in streams], axis=1)  # (k, B, q) in [0, 1)
+        u = uniforms(k)  # (k, B, q) in [0, 1)
         u = torch.from_numpy(np.maximum(u, 2.0**-54)).to(base.loc.device)  # u = 0 would map to -inf
         return base.icdf(u).to(base.loc.dtype)  # (k, B, q)
 

@@ -21,7 +21,10 @@ Pass the inner encoder module, not a ``DistributedDataParallel`` wrapper.
 Cost: the exact norm needs q vector-Jacobian products (or D Jacobian-vector products);
 each, with the double backward a training step adds, costs about one encoder training
 step, so a contractive step costs about ``1 + q/2`` plain autoencoder steps when the
-encoder is half the network -- whatever the batching, only their efficiency improves.
+encoder is half the network; batching the q products (as here) only improves their
+efficiency. Measured (``benchmarks/bench_autoencoder.py``, 784-512-256-q ReLU, batch 128,
+one thread): 1.7x / 2.5x / 4.1x a plain step at q = 2 / 4 / 8, 13x at q = 32; the
+Hutchinson estimate with one probe 1.5-1.6x at every q.
 
 The unbiased stochastic estimator (:func:`hutchinson_frobenius_sq`, Hutchinson 1990)
 replaces the q basis vectors by ``m`` random Rademacher vectors ``v`` in code space:

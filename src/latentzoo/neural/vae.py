@@ -288,8 +288,8 @@ class VAE(NeuralEstimator):
             filled, mask = self.module_.inputs.split(xb)
             qz = self.module_.encode(filled, mask)
             return importance_log_likelihood(filled, qz, self.module_.generative, n_importance=n_importance,
-                                             chunk=chunk, draw=per_row_sampler(qz, row_streams(xb, seed)),
-                                             mask=mask)
+                                             chunk=chunk, mask=mask,
+                                             draw=per_row_sampler(qz, row_streams(xb, seed), n_importance))
 
         with torch_seeded(seed, self.device_):  # a family without icdf draws from torch's RNG
             return self._batched(one_batch, X, batch_size=rows, desc=f"importance sampling (k={n_importance})")
