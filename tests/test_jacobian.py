@@ -142,3 +142,15 @@ def test_contractive_estimator_in_the_autoencoder():
     for bad in ({"contractive_estimator": "stochastic"}, {"contractive_projections": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             Autoencoder(3, **{**kw, **bad}).fit(X)
+
+
+def test_hutchinson_restricted_to_the_data_columns():
+    # n_wrt: the norm of the Jacobian's first n_wrt columns only (an appended mask is no input)
+    torch.manual_seed(4)
+    f = mlp([6, 7, 3], "tanh").double()
+    x = torch.randn(3, 6, dtype=torch.float64)
+    J = torch.stack([torch.autograd.functional.jacobian(lambda v: f(v.unsqueeze(0)).squeeze(0), xi) for xi in x])
+    exact = J[:, :, :4].pow(2).sum((1, 2))
+    torch.testing.assert_close(jacobian_frobenius_sq(f, x, n_wrt=4), exact)
+    est = hutchinson_frobenius_sq(f, x, n_projections=40000, n_wrt=4, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(est, exact, rtol=0.05, atol=1e-8)

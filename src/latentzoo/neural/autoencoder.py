@@ -73,7 +73,7 @@ class AutoencoderModule(nn.Module):
         return self.encoder(self.inputs.encoder_input(filled, mask))
 
     def forward(self, x: torch.Tensor) -> LossOutput:
-        filled, mask = self.inputs.split(x)  # (B, D) finite, (B, D) True where observed
+        filled, mask = self.inputs.maybe_split(x)  # (B, D) finite, True where observed (None: all)
         clean_in = self.inputs.encoder_input(filled, mask)
         x_in = clean_in
         if self.corruption is not None:

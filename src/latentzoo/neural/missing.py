@@ -89,12 +89,26 @@ class MissingInput(nn.Module):
         mask = ~torch.isnan(x)  # (B, D)
         return torch.where(mask, x, self.fill.to(x.dtype)), mask
 
-    def refill(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x`` with the missing entries set back to the fill value (after a corruption)."""
-        return torch.where(mask, x, self.fill.to(x.dtype))
+    def maybe_split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(x, None)`` when the batch has no NaN, else :meth:`split`: the training hot path.
 
-    def encoder_input(self, filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """(B, D) or (B, 2 D): the filled batch, then the mask if ``indicator``."""
+        On the CPU one reduction tells (a NaN anywhere makes the sum NaN), so complete
+        batches pay no mask, no fill and no masked likelihood (``mask=None`` means all
+        observed everywhere downstream); on an accelerator, where the test would be a host
+        sync per step, the mask is always built.
+        """
+        if x.device.type == "cpu" and not bool(torch.isnan(x.sum())):
+            return x, None
+        return self.split(x)
+
+    def refill(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """``x`` with the missing entries set back to the fill value (after a corruption)."""
+        return x if mask is None else torch.where(mask, x, self.fill.to(x.dtype))
+
+    def encoder_input(self, filled: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(B, D) or (B, 2 D): the filled batch, then the mask if ``indicator`` (None: all observed)."""
         if not self.indicator:
             return filled
+        if mask is None:
+            mask = torch.ones_like(filled, dtype=torch.bool)
         return torch.cat([filled, mask.to(filled.dtype)], dim=-1)

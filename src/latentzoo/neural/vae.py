@@ -285,7 +285,7 @@ class VAE(NeuralEstimator):
         seed = _row_seed(random_state)
 
         def one_batch(xb):  # NaN = missing: the encoder sees xb filled, the weights p(x_obs | z)
-            filled, mask = self.module_.inputs.split(xb)
+            filled, mask = self.module_.inputs.maybe_split(xb)
             qz = self.module_.encode(filled, mask)
             return importance_log_likelihood(filled, qz, self.module_.generative, n_importance=n_importance,
                                              chunk=chunk, mask=mask,

@@ -167,7 +167,7 @@ class VAEModule(nn.Module):
         ``x`` may hold NaN for missing entries (filled here by ``inputs``), or come
         already filled with its ``mask`` (True where observed)."""
         if mask is None:
-            x, mask = self.inputs.split(x)
+            x, mask = self.inputs.maybe_split(x)
         out = self.encoder(self.inputs.encoder_input(x, mask))  # (B, 2q)
         if out.shape[-1] != 2 * self.n_components:
             raise ValueError(
@@ -223,7 +223,7 @@ class VAEModule(nn.Module):
         NaN entries of ``x`` are missing: the encoder sees them filled and the likelihood
         term covers the observed entries only, so the ELBO / IWAE bound is the MIWAE bound
         (Mattei & Frellsen 2019, eq. 4)."""
-        x, mask = self.inputs.split(x)  # (B, D) filled, True where observed
+        x, mask = self.inputs.maybe_split(x)  # (B, D) filled, True where observed (None: all)
         inf = self.inference(x, self.n_particles, mask)
         return self.loss(x, inf, self.generative(inf["z"]), kl_weight, mask=mask)
 
