@@ -412,3 +412,17 @@ def test_score_field_rejects_models_without_score(fitted):
         plots.score_field(fitted["pca"], X)
     with pytest.raises(ValueError, match="2-D data"):
         plots.score_field(_TrueScore(gaussian_mixture_density()), np.zeros((10, 3)))
+
+
+def test_eigen_spectrum_shows_every_component_against_scikit_learn_and_marks_q():
+    from sklearn.decomposition import PCA as SkPCA
+
+    X = np.random.default_rng(0).normal(size=(40, 12)) * np.linspace(3, 0.5, 12)
+    fig = plots.eigen_spectrum(X, 3)
+    ax, bars = fig.axes[0], fig.axes[1]
+    heights = np.array([p.get_height() for p in bars.patches])
+    np.testing.assert_allclose(heights, SkPCA().fit(X).explained_variance_ratio_, rtol=1e-10)  # all 12
+    (q_line,) = [line for line in ax.lines if line.get_gid() == "chosen_q"]
+    assert q_line.get_xdata()[0] == pytest.approx(3.5)
+    cum = [line for line in ax.lines if line.get_gid() == "cumulative"][0]
+    assert cum.get_ydata()[-1] == pytest.approx(1.0)

@@ -10,7 +10,7 @@ the report prints under its table (:data:`FLAG_DESCRIPTIONS`):
 * ``not-converged``: the best validation epoch lies in the last tenth of
   ``max_epochs`` (training was still improving when the cap stopped it), or EM stopped
   at ``max_iter``.
-* ``diverged``: training raised on a NaN/inf loss, its monitored loss ended higher
+* ``diverged``: training raised on a NaN/inf loss, its training loss ended higher
   than at the first epoch, or its held-out reconstruction error is more than
   :data:`DIVERGED_RATIO` times that of the constant reconstruction by the training mean.
 * ``overfit``: the held-out reconstruction error exceeds :data:`OVERFIT_RATIO` times the
@@ -106,10 +106,10 @@ def _diverged(ev: RunEvidence) -> bool:
     h = _history(ev)
     if h is None:
         return False
-    # the beta = 1 ELBO where logged: a KL warm-up raises the loss itself as beta grows
-    elbo = h.get("val_elbo") or h.get("train_elbo")
-    loss = -np.asarray(elbo, dtype=np.float64) if elbo else \
-        np.asarray(h.get("val_loss") or h.get("train_loss") or [], dtype=np.float64)
+    # the training objective (not the validation loss, which rises when a model overfits); the
+    # beta = 1 ELBO where logged, since a KL warm-up raises the loss itself as beta grows
+    elbo = h.get("train_elbo")
+    loss = -np.asarray(elbo, dtype=np.float64) if elbo else np.asarray(h.get("train_loss") or [], dtype=np.float64)
     return len(loss) >= 2 and (not np.isfinite(loss[-1]) or loss[-1] > loss[0])
 
 
@@ -147,7 +147,7 @@ FLAGS: list[Flag] = [
          f"the best validation epoch is in the last {NOT_CONVERGED_TAIL:.0%} of max_epochs (or EM stopped at "
          "max_iter): the model was still improving when training stopped. Try more --epochs or a larger lr."),
     Flag("diverged", _diverged,
-         "training produced a NaN/inf loss, ended with a higher loss than its first epoch, or reconstructs "
+         "training produced a NaN/inf loss, ended with a higher training loss than its first epoch, or reconstructs "
          f"held-out data more than {DIVERGED_RATIO:g}x worse than their mean does: its numbers are not a trained "
          "model's. Try a smaller learning rate (--param MODEL.lr=1e-4) or rescaled data."),
     Flag("overfit", _overfit,

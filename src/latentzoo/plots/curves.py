@@ -191,16 +191,25 @@ def eigen_spectrum(X, n_components: int, ax=None, *, title=None):
     q = int(n_components)
     k = np.arange(1, len(ratio) + 1)
     fig, ax = figure_and_axes(ax, figsize=FIGSIZE["wide"])
-    ax.bar(k, ratio, width=1.0 if len(k) > 60 else 0.8, color=[PALETTE[0] if i <= q else "0.7" for i in k],
-           label="per component (kept: coloured)")
+    # per-component shares on their own (right) axis: next to the cumulative curve they would
+    # be invisible when the spectrum is flat (hundreds of components of ~1% each)
+    bars = ax.twinx()
+    bars.bar(k, ratio, width=1.0 if len(k) > 60 else 0.8, color=[PALETTE[0] if i <= q else "0.7" for i in k],
+             label="per component (right axis; kept: coloured)")
+    bars.set_ylim(0, 1.05 * float(ratio.max()) if ratio.max() > 0 else 1.0)
+    bars.set_ylabel("share of one component")
     cum = np.cumsum(ratio)
-    ax.plot(k, cum, color=PALETTE[1], label="cumulative", gid="cumulative")
+    ax.plot(k, cum, color=PALETTE[1], label="cumulative (left axis)", gid="cumulative", zorder=3)
     ax.axvline(q + 0.5, color="k", ls="--", lw=1, gid="chosen_q",
                label=f"q = {q}: {100 * cum[min(q, len(cum)) - 1]:.1f}% of the variance")
+    ax.set_zorder(bars.get_zorder() + 1)
+    ax.patch.set_visible(False)
     ax.set_xlim(0.5, len(k) + 0.5)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("principal component")
-    ax.set_ylabel("share of the total variance")
-    ax.legend(frameon=False, loc="center right")
+    ax.set_ylabel("cumulative share of the total variance")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = bars.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, frameon=False, loc="center right")
     ax.set_title(title or f"Eigen-spectrum of the training data ({len(ratio)} components), q = {q} marked")
     return fig

@@ -253,7 +253,7 @@ def _curve_panel(name, model, ax):
 
     _plots().training_curves({name: model}, ax=ax, title="\n".join(textwrap.wrap(f"{name}: {_objective(model)}", 38)))
     ax.title.set_fontsize(9)
-    ax.legend(fontsize="x-small", frameon=False, loc="upper right")
+    ax.legend(fontsize="x-small", frameon=False, loc="best")
 
 
 def _pca(comp):
