@@ -53,6 +53,9 @@ def test_report_has_every_section_and_one_embedded_png_per_figure(digits_report)
     for p in pngs:  # each file is embedded byte for byte
         assert base64.b64encode(p.read_bytes()).decode() in page
     assert "could not be drawn" not in page
+    # the one measure heads the log-likelihood column; PCA (no density) says n/a, never a number
+    assert "<br><span class='measure'>log-probability of the discrete values (grid width 0.0625" in page
+    assert 'n/a <span class="small">(no density model)</span>' in page
     for text in ("uniformly dequantised", "latentzoo", "torch", "numpy", "scikit-learn", "python", "n_components=2",
                  "IS (k=20)"):
         assert text in page
