@@ -137,3 +137,27 @@ def _expected_failures(est):
 @parametrize_with_checks([_fast(s) for s in SPECS], expected_failed_checks=_expected_failures)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=IDS)
+def test_feature_names_and_pandas_output(spec, tmp_path):
+    pd = pytest.importorskip("pandas")
+    X = _data()
+    cols = [f"gene_{j}" for j in range(X.shape[1])]
+    df = pd.DataFrame(X, columns=cols, index=[f"s{i}" for i in range(len(X))])
+    est = _fast(spec, n_components=2).fit(df)
+    assert list(est.feature_names_in_) == cols  # scikit-learn's convention, from the DataFrame
+    prefix = type(est).__name__.lower()
+    assert list(est.get_feature_names_out()) == [f"{prefix}0", f"{prefix}1"]
+    plain = est.transform(df)
+    Z = est.set_output(transform="pandas").transform(df)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == [f"{prefix}0", f"{prefix}1"]
+    assert list(Z.index) == list(df.index)  # row IDs kept
+    np.testing.assert_array_equal(Z.to_numpy(), plain)
+    np.testing.assert_allclose(est.inverse_transform(Z), est.inverse_transform(plain))
+    with pytest.raises(ValueError, match="feature names"):
+        est.transform(df.rename(columns={cols[0]: "other"}))
+    est.save(tmp_path / "m.safetensors")
+    back = latentzoo.load(tmp_path / "m.safetensors")
+    assert list(back.feature_names_in_) == cols
+    np.testing.assert_array_equal(back.transform(df), plain)

@@ -150,6 +150,24 @@ def _stand_in(token: str, root: Path, label_column) -> None:
                 for x, c in zip(X, y)]
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(sep.join(cols) + "\n" + "\n".join(rows) + "\n")
+    elif name.endswith(".parquet"):
+        pd = pytest.importorskip("pandas")
+        pytest.importorskip("pyarrow", reason="the [omics] extra (pyarrow) is not installed")
+        df = pd.DataFrame(X, columns=[f"f{j}" for j in range(X.shape[1])])
+        if label_column is not None:
+            df[str(label_column)] = y
+        p.parent.mkdir(parents=True, exist_ok=True)
+        df.to_parquet(p)
+    elif name.endswith(".h5ad"):
+        ad = pytest.importorskip("anndata", reason="the [omics] extra (anndata) is not installed")
+        pd = pytest.importorskip("pandas")
+        obs = pd.DataFrame({str(label_column or "cell_type"): pd.Categorical(y.astype(str))},
+                           index=[f"cell{i}" for i in range(len(X))])
+        counts = np.round(X * 16)
+        adata = ad.AnnData(X=np.log1p(counts), obs=obs, var=pd.DataFrame(index=[f"gene{j}" for j in range(X.shape[1])]),
+                           layers={"counts": counts})
+        p.parent.mkdir(parents=True, exist_ok=True)
+        adata.write_h5ad(p)
     elif name.endswith(".npy"):
         p.parent.mkdir(parents=True, exist_ok=True)
         np.save(p, X)

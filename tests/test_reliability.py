@@ -787,7 +787,9 @@ LOADER_CASES = {
     "amat-binary": ("x.amat", lambda: b"\xff\xfe\x00\x01" * 20, ValueError, "not an ASCII .amat"),
     "amat-header": ("x.amat", lambda: b"a b\n0 1\n", ValueError, "non-numeric first line"),
     "amat-gz-truncated": ("x.amat.gz", lambda: gzip.compress(b"0 1 0 1\n" * 40)[:-10], ValueError, "truncated gzip"),
-    "unknown-suffix": ("x.parquet", lambda: b"PAR1", ValueError, "unknown file format"),
+    "unknown-suffix": ("x.xyz", lambda: b"PAR1", ValueError, "unknown file format"),
+    "parquet-damaged": ("x.parquet", lambda: b"PAR1", ValueError, "not a valid Parquet file"),
+    "h5ad-damaged": ("x.h5ad", lambda: b"\x89HDF\r\n", ValueError, "not a valid .h5ad file"),
 }
 
 

@@ -45,8 +45,9 @@ def test_report_has_every_section_and_one_embedded_png_per_figure(digits_report)
     comp, out = digits_report
     page = (out / "report.html").read_text()
     # digits are not 2-D (no score field), have no missing values (no imputation section);
-    # one latent dimension: no sweep
-    expected = [h for h in HEADINGS if h not in ("DAE score field", "Imputation", "Latent-dimension sweep")]
+    # one latent dimension: no sweep; images: no feature-driver bars (tables only)
+    expected = [h for h in HEADINGS if h not in ("DAE score field", "Imputation", "Latent-dimension sweep",
+                                                  "Features driving each latent unit")]
     assert _headings(page) == expected
     pngs = sorted(out.glob("*.png"))
     assert len(pngs) >= 9 and page.count(IMG) == len(pngs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import check_finite, validate_params
@@ -40,11 +40,16 @@ def latent_dim(model) -> int:
     return int(q)
 
 
-class LatentModel(TransformerMixin, BaseEstimator):
+class LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Mixin of the ladder: encode with ``transform``, decode with ``inverse_transform``.
 
     Subclasses implement ``fit``, ``transform``, ``inverse_transform`` and, where the
     model defines a density, ``score_samples`` (log-likelihood in nats per sample).
+
+    Feature names follow scikit-learn: ``fit`` on a DataFrame sets ``feature_names_in_``
+    (saved with the model), ``get_feature_names_out()`` names the latent units
+    (``pca0, pca1, ...``) and ``set_output(transform="pandas")`` makes ``transform``
+    return a DataFrame with those columns (and the input's index).
     """
 
     #: the attribute that proves the estimator is fitted
@@ -64,6 +69,13 @@ class LatentModel(TransformerMixin, BaseEstimator):
     #: ``posterior(X)`` returns the encoder's distribution over z given x (a torch
     #: Distribution, batch shape (n,)) whose mean is ``transform(X)``
     has_posterior: ClassVar[bool] = False
+
+    @property
+    def _n_features_out(self) -> int:
+        """Latent units, named by ``get_feature_names_out`` (an AttributeError before fit)."""
+        if not hasattr(self, self._fitted_attr):
+            raise AttributeError("not fitted")
+        return latent_dim(self)
 
     # ------------------------------------------------------------------ validation
     def _validate_params(self) -> None:

@@ -60,7 +60,10 @@ METRICS: dict[str, str] = {
     "elbo": "held-out mean evidence lower bound E_q[log p(x|z)] - KL(q(z|x) || p(z)) in nats (VAEs); "
             "always <= the log-likelihood.",
     "knn_accuracy": "accuracy of a 5-nearest-neighbour classifier fitted on training codes and tested "
-                    "on held-out codes (labelled data only; higher = classes separate in the latent).",
+                    "on held-out codes (labelled rows only; higher = classes separate in the latent).",
+    "knn_r2": "continuous labels (a numeric covariate with many values) instead of classes: R^2 of a "
+              "5-nearest-neighbour regression of the label on the codes, training codes to held-out "
+              "codes (labelled rows only; 1 = the latent predicts the covariate, 0 = no better than its mean).",
     "trustworthiness": "scikit-learn trustworthiness (5 neighbours) of the held-out codes against the "
                        "held-out data, on a subsample: 1 = latent neighbours are data neighbours.",
     "active_units": "latent dimensions whose code variance over the held-out data exceeds 0.01 "
@@ -82,9 +85,19 @@ FIT_KEYS = ("fit_time_s", "epochs")
 
 
 # ---------------------------------------------------------------------- reconstruction
-def reconstruction_error(model, X) -> float:
-    """Mean over samples of ``||x - decode(encode(x))||^2`` summed over features."""
-    return float(model.reconstruction_error(X))
+def reconstruction_error(model, X, *, chunk_values: int = 2**19) -> float:
+    """Mean over samples of ``||x - decode(encode(x))||^2`` summed over features.
+
+    Computed on row chunks of about ``chunk_values`` values (memory-mapped data are never
+    read whole); missing entries (NaN) are left out of the sum (the observed coordinates only).
+    """
+    total, n = 0.0, X.shape[0]
+    chunk_rows = max(1, chunk_values // max(1, X.shape[1]))
+    for i in range(0, n, chunk_rows):
+        x = np.asarray(X[i:i + chunk_rows], dtype=np.float64)
+        d = x - np.asarray(model.inverse_transform(model.transform(x)), dtype=np.float64)
+        total += float(np.nansum(d * d))
+    return total / n
 
 
 # ---------------------------------------------------------------------- likelihood
@@ -139,6 +152,45 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, *, k: int = 5) -> float:
     k = min(k, len(Z_train))
     clf = KNeighborsClassifier(n_neighbors=k).fit(Z_train, y_train)
     return float(clf.score(Z_test, y_test))
+
+
+def knn_r2(Z_train, y_train, Z_test, y_test, *, k: int = 5) -> float:
+    """R² of a k-nearest-neighbour regression fitted on ``Z_train`` on ``Z_test`` (continuous labels)."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    k = min(k, len(Z_train))
+    reg = KNeighborsRegressor(n_neighbors=k).fit(Z_train, np.asarray(y_train, dtype=np.float64))
+    return float(reg.score(Z_test, np.asarray(y_test, dtype=np.float64)))
+
+
+def _knn(Z_train, y_train, Z_test, y_test, out: dict) -> None:
+    """kNN accuracy (classes) or R² (continuous labels) on the labelled rows only."""
+    from .data.labels import label_kind, labelled_mask
+
+    y_all = y_test if y_train is None else np.concatenate([np.asarray(y_train), np.asarray(y_test)])
+    continuous = label_kind(y_all) == "continuous"
+    te = labelled_mask(y_test)
+    Z_test, y_test = Z_test[te], np.asarray(y_test)[te]
+    if Z_train is not None:
+        tr = labelled_mask(y_train)
+        Z_train, y_train = Z_train[tr], np.asarray(y_train)[tr]
+        if len(Z_train) and len(Z_test):
+            out["knn_r2" if continuous else "knn_accuracy"] = (knn_r2 if continuous else knn_accuracy)(
+                Z_train, y_train, Z_test, y_test)
+        return
+    if len(Z_test) < 10:
+        return
+    from sklearn.model_selection import KFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+
+    if continuous:
+        cv = KFold(5, shuffle=True, random_state=0)
+        out["knn_r2"] = float(cross_val_score(KNeighborsRegressor(5), Z_test, y_test.astype(np.float64),
+                                              cv=cv).mean())
+        return
+    cv = min(5, int(np.bincount(np.unique(y_test, return_inverse=True)[1]).min()))
+    if cv >= 2:
+        out["knn_accuracy"] = float(cross_val_score(KNeighborsClassifier(5), Z_test, y_test, cv=cv).mean())
 
 
 def _subsample(n: int, m: int | None, random_state) -> np.ndarray:
@@ -252,6 +304,14 @@ def labels_look_like_ids(y) -> bool:
         return False
 
 
+def _ids(y) -> bool:
+    """All-distinct labels that are not measurements: strings or integers (a numeric
+    covariate with fractional values, all distinct, is continuous, not IDs)."""
+    y = np.asarray(y)
+    fractional = y.dtype.kind == "f" and bool(np.any(y != np.round(y)))
+    return not fractional and labels_look_like_ids(y)
+
+
 # ---------------------------------------------------------------------- all together
 def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_importance: int = 1000,
              max_trust_samples: int = 500, n_prior: int = 500, n_pairs: int = 50, steps: int = 16,
@@ -274,39 +334,44 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
         Keys of :data:`METRICS` (``None`` where a metric does not apply) plus
         ``log_likelihood_method`` and ``n_test``.
     """
+    from .data.labels import labelled_mask
+    from .data.missing import fill_column_means
+
     X_test = np.asarray(X_test)
     ref = X_test if X_train is None else np.asarray(X_train)
     out: dict[str, Any] = {"n_test": int(len(X_test))}
     Z_test = np.asarray(model.transform(X_test), dtype=np.float64)  # encoded once, used by every metric
     R = np.asarray(model.inverse_transform(Z_test), dtype=np.float64)
-    out["reconstruction_error"] = float(((np.asarray(X_test, dtype=np.float64) - R) ** 2).sum(axis=1).mean())
+    diff = np.asarray(X_test, dtype=np.float64) - R
+    missing = np.isnan(diff) & np.isnan(X_test)
+    if missing.any():  # missing values: the error over the observed entries, distances on filled data
+        diff[missing] = 0.0
+        X_test, ref = fill_column_means(X_test), fill_column_means(ref)
+    out["reconstruction_error"] = float((diff ** 2).sum(axis=1).mean())
     if with_log_likelihood:  # False: the caller scores it in its own measure (experiment.measure)
-        out.update(log_likelihood(model, X_test, n_importance=n_importance))
+        out.update(log_likelihood(model, np.where(missing, np.nan, X_test) if missing.any() else X_test,
+                                  n_importance=n_importance))
         ll = out["log_likelihood"]
         out["bits_per_dim"] = None if ll is None else -ll / (X_test.shape[1] * np.log(2))
     out["knn_accuracy"] = None
-    if y_test is not None and labels_look_like_ids(y_test if y_train is None else np.concatenate([y_train, y_test])):
-        n = len(y_test) + (0 if y_train is None else len(y_train))
+    out["knn_r2"] = None
+    y_all = None if y_test is None else (y_test if y_train is None else np.concatenate([y_train, y_test]))
+    if y_all is not None and _ids(y_all[labelled_mask(y_all)]):
+        n = int(labelled_mask(y_all).sum())
         _warn_once(f"the labels look like sample IDs (all {n} distinct, no two rows share one): kNN accuracy "
                    "skipped; pass a column of classes as the labels")
     elif y_test is not None:
-        if X_train is not None and y_train is not None:
-            Z_train = np.asarray(model.transform(X_train), dtype=np.float64)
-            out["knn_accuracy"] = knn_accuracy(Z_train, y_train, Z_test, y_test)
-        elif len(X_test) >= 10:
-            from sklearn.model_selection import cross_val_score
-            from sklearn.neighbors import KNeighborsClassifier
-
-            cv = min(5, int(np.bincount(np.unique(y_test, return_inverse=True)[1]).min()))
-            if cv >= 2:
-                out["knn_accuracy"] = float(cross_val_score(KNeighborsClassifier(5), Z_test, y_test, cv=cv).mean())
+        Z_train = (np.asarray(model.transform(X_train), dtype=np.float64)
+                   if X_train is not None and y_train is not None else None)
+        _knn(Z_train, y_train if Z_train is not None else None, Z_test, y_test, out)
     out["trustworthiness"] = (trustworthiness(X_test, Z_test, max_samples=max_trust_samples,
                                               random_state=random_state) if len(X_test) >= 4 else None)
     out["active_units"] = count_active(Z_test)
     from .realism import sample_realism
 
     out["sample_realism"] = sample_realism(model, X_test, ref, max_points=n_prior, random_state=random_state)
-    out["interpolation_smoothness"] = (interpolation_smoothness(model, X_test, n_pairs=n_pairs, steps=steps,
+    X_codes = np.where(missing, np.nan, X_test) if missing.any() else X_test  # the model encodes NaN itself
+    out["interpolation_smoothness"] = (interpolation_smoothness(model, X_codes, n_pairs=n_pairs, steps=steps,
                                                                 random_state=random_state)
                                        if len(X_test) >= 2 else None)
     return out

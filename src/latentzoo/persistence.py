@@ -107,6 +107,9 @@ def save(estimator, path) -> None:
         "params": json.dumps(params),
         "fitted": json.dumps(_jsonable(meta)),
     }
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:  # scikit-learn's input feature names (fitted on a DataFrame)
+        header["feature_names_in"] = json.dumps([str(v) for v in names])
     header["sha256"] = _digest(out, header)
     with atomic_write(path) as tmp:
         save_file(out, str(tmp), metadata=header)
@@ -170,7 +173,17 @@ def load(path):
     for k, t in tensors.items():
         if t.is_floating_point() and not bool(t.isfinite().all()):
             raise ValueError(f"{path}: fitted array {k!r} contains NaN or inf (a corrupted model file)")
-    return _restore(path, cls, params, meta, tensors)
+    est = _restore(path, cls, params, meta, tensors)
+    if "feature_names_in" in header:
+        try:
+            names = json.loads(header["feature_names_in"])
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} has a corrupted latentzoo header: feature_names_in: {e}") from None
+        if not isinstance(names, list) or len(names) != est.n_features_in_:
+            raise ValueError(f"{path} has a corrupted latentzoo header: feature_names_in does not list "
+                             f"{est.n_features_in_} names")
+        est.feature_names_in_ = np.asarray([str(v) for v in names], dtype=object)
+    return est
 
 
 def _check_writer_version(path: Path, written_by) -> None:

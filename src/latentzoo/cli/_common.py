@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import sys
 from dataclasses import dataclass
@@ -92,20 +93,110 @@ def _label_column(s: str):
 
 def add_data_args(p: argparse.ArgumentParser, *, optional: bool = False) -> None:
     help_ = ("data: an embedded name (digits, gaussian-mixture, moons, swiss-roll) or a file/folder "
-             "(.csv, .npy, .npz, MNIST IDX, .amat)")
+             "(.csv/.tsv, .parquet, .h5ad, .npy, .npz, MNIST IDX, .amat); empty/NA/NaN/N/A/? cells are "
+             "missing values; a .npy file above 5%% of available memory is memory-mapped")
     if optional:
         p.add_argument("data", nargs="?", default="digits", help=help_ + " (default: digits)")
     else:
         p.add_argument("data", help=help_)
     p.add_argument("--label-column", type=_label_column, default=None,
-                   help="CSV/DataFrame column holding labels (name or 0-based index)")
+                   help="table column holding labels (name or 0-based index; .h5ad: an obs column); "
+                        "empty cells are unlabelled rows")
+    p.add_argument("--id-column", type=_label_column, default=None,
+                   help="table column of row IDs (name or 0-based index; default: a first column of "
+                        "unique non-numeric cells)")
+    hdr = p.add_mutually_exclusive_group()
+    hdr.add_argument("--header", dest="header", action="store_const", const=True, default=None,
+                     help="the first row of a text table holds column names (default: detected)")
+    hdr.add_argument("--no-header", dest="header", action="store_const", const=False,
+                     help="the first row of a text table is data")
+    p.add_argument("--layer", default=None, help=".h5ad only: read this layer instead of X")
+
+
+PREPROCESS_FILE = "preprocess.json"
+
+
+def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
+    from ..preprocessing import METHODS
+
+    p.add_argument("--preprocess", default="auto", choices=("auto", *METHODS), metavar="METHOD",
+                   help="auto, none, minmax, standard, log1p, log1p+standard or scale255 (default: auto: "
+                        "uint8 data divided by 255, non-negative integer counts log1p, other data as they are)")
+
+
+def fit_preprocessor(args, X, meta):
+    """``(X preprocessed, Preprocessor or None)``: the ``--preprocess`` method fitted on ``X``;
+    None (and ``X`` itself) when it leaves the data as they are."""
+    from ..preprocessing import Preprocessor, describe
+
+    pre = Preprocessor(args.preprocess).fit(X, stored_dtype=meta.get("stored_dtype"))
+    meta["preprocess"] = describe(pre.method_, pre.reason_)
+    if pre.method_ == "none":
+        return X, None
+    if isinstance(X, np.memmap):  # a memory map stays one: preprocessed chunk by chunk into a temporary file
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="latentzoo-preprocessed-")
+        import os
+
+        os.close(fd)
+        X_pre = pre.transform_to_memmap(X, tmp)
+        os.unlink(tmp)  # the mapping keeps the data readable; the file goes when it is closed
+        return X_pre, pre
+    return pre.transform(X).astype(np.float32), pre
+
+
+def load_preprocessor(where):
+    """The preprocessing saved beside a model by ``latentzoo fit`` (``preprocess.json``), or None."""
+    from ..preprocessing import Preprocessor
+
+    p = model_path(where).parent / PREPROCESS_FILE
+    if not p.is_file():
+        return None
+    try:
+        return Preprocessor.from_json(p.read_text(encoding="utf-8"))
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{p}: not a valid preprocessing file ({e})") from None
+
+
+def preprocessed(pre, X):
+    """``X`` through the saved preprocessing (as it was for the fit), or ``X`` itself."""
+    if pre is None:
+        return X
+    if pre.n_features_in_ != X.shape[1]:
+        return X  # check_fits names the mismatch
+    return pre.transform(X).astype(np.float32)
+
+
+def data_options(args) -> dict:
+    """``load_dataset`` keywords of the data arguments; missing values (NaN) are kept: the
+    models that cannot take them say so."""
+    opts = {k: getattr(args, k) for k in ("label_column", "id_column", "header", "layer")
+            if getattr(args, k, None) is not None}
+    return {**opts, "allow_nan": True}
+
+
+@contextlib.contextmanager
+def warnings_as_lines():
+    """Data warnings (e.g. how a header was read) as one ``latentzoo: warning:`` line each."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                if issubclass(w.category, UserWarning):
+                    print(f"latentzoo: warning: {w.message}", file=sys.stderr)
 
 
 def load_data(args, **kw):
+    """The command's data (:func:`data_options`), data warnings as one line each."""
     from ..data import load_dataset
 
-    opts = {"label_column": args.label_column} if getattr(args, "label_column", None) is not None else {}
-    return load_dataset(args.data, **opts, **kw)
+    with warnings_as_lines():
+        return load_dataset(args.data, **data_options(args), **kw)
 
 
 def model_path(where) -> Path:
@@ -167,17 +258,40 @@ def check_array_suffix(path) -> Path:
     return p
 
 
-def write_array(path, arr: np.ndarray) -> Path:
-    """Write ``arr`` as .npy or .csv, atomically (temporary file, then rename)."""
+def row_ids_path(path) -> Path:
+    """Where the row IDs of an ``.npy`` output go: ``codes.npy`` -> ``codes.row_ids.txt``."""
+    p = Path(path)
+    return p.with_name(p.stem + ".row_ids.txt")
+
+
+def write_array(path, arr: np.ndarray, *, row_ids=None, columns=None, id_name: str = "id") -> Path:
+    """Write ``arr`` as .npy or .csv, atomically (temporary file, then rename).
+
+    With ``row_ids``, a CSV gets a header (``id_name``, then ``columns``) and the IDs as
+    its first column; an ``.npy`` file gets them one per line in ``NAME.row_ids.txt``.
+    """
+    import csv
+
     from .._atomic import atomic_write
 
     p = check_array_suffix(path)
-    with atomic_write(p) as tmp:
-        if p.suffix.lower() == ".npy":
+    if p.suffix.lower() == ".npy":
+        with atomic_write(p) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
-        else:
+        if row_ids is not None:
+            with atomic_write(row_ids_path(p)) as tmp:
+                Path(tmp).write_text("".join(f"{r}\n" for r in row_ids), encoding="utf-8")
+        return p
+    with atomic_write(p) as tmp:
+        if row_ids is None:
             np.savetxt(tmp, arr, delimiter=",", fmt="%.9g")
+        else:
+            with open(tmp, "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow([id_name, *(columns or [f"z{j}" for j in range(arr.shape[1])])])
+                for r, row in zip(row_ids, arr):
+                    w.writerow([r, *(f"{v:.9g}" for v in row)])
     return p
 
 

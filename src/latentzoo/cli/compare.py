@@ -1,8 +1,8 @@
 """``latentzoo compare``: fit the ladder on one dataset and write the HTML report."""
 from __future__ import annotations
 
-from ._common import (MAX_N_IMPORTANCE, Command, UsageError, add_data_args, echo, n_importance_type, parse_value,
-                      seed_type)
+from ._common import (MAX_N_IMPORTANCE, Command, UsageError, add_data_args, add_preprocess_arg, data_options,
+                      echo, n_importance_type, parse_value, seed_type, warnings_as_lines)
 
 
 def _models(text: str) -> list[str]:
@@ -70,6 +70,7 @@ def add_arguments(p):
     from ..experiment import DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE
 
     add_data_args(p, optional=True)
+    add_preprocess_arg(p)
     p.add_argument("--models", default=",".join(DEFAULT_MODELS),
                    help="comma-separated registry names (default: %(default)s)")
     p.add_argument("--latent-dim", type=int, default=None, help="latent dimensions of every model (default: 2, or 1 for data "
@@ -185,13 +186,15 @@ def run(args, extra) -> int:
         check_destination(args.out)  # a bad --out fails now, before any fit
     except ValueError as e:
         raise UsageError(str(e)) from None
-    load_kw = {"label_column": args.label_column} if args.label_column is not None else {}
-    comp = run_experiment(args.data, _models(args.models), latent_dims=dims, repeats=args.repeats, cv=args.cv,
-                          epochs=args.epochs, hidden=hidden, test_size=args.test_size, seed=args.seed,
-                          device=args.device, n_importance=args.n_importance, n_samples=args.n_samples,
-                          test_data=args.test_data, out=args.out, jobs=args.jobs, backend=args.backend,
-                          scheduler=args.scheduler, verbose=int(getattr(args, "verbose", False) or 0),
-                          load_kw=load_kw, likelihood=likelihood, params=params, on_run=_line)
+    load_kw = data_options(args)
+    with warnings_as_lines():
+        comp = run_experiment(args.data, _models(args.models), latent_dims=dims, repeats=args.repeats, cv=args.cv,
+                              epochs=args.epochs, hidden=hidden, test_size=args.test_size, seed=args.seed,
+                              device=args.device, n_importance=args.n_importance, n_samples=args.n_samples,
+                              test_data=args.test_data, out=args.out, jobs=args.jobs, backend=args.backend,
+                              scheduler=args.scheduler, verbose=int(getattr(args, "verbose", False) or 0),
+                              load_kw=load_kw, likelihood=likelihood, params=params, preprocess=args.preprocess,
+                              on_run=_line)
     path = write_report(comp, args.out)
     echo(f"likelihood policy: {comp.setup.get('likelihood_reason')}")
     flagged = sorted({f for row in comp.summary for f in row.get("flags") or []})

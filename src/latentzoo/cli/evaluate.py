@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ._common import MAX_N_IMPORTANCE, Command, check_fits, add_data_args, echo, load_data, load_model, \
-    model_name, n_importance_type, seed_type
+    load_preprocessor, model_name, n_importance_type, preprocessed, seed_type
 
 
 def add_arguments(p):
@@ -24,6 +24,7 @@ def run(args, extra) -> int:
 
     model = load_model(args.model_dir)
     X, y, meta = load_data(args)
+    X = preprocessed(load_preprocessor(args.model_dir), X)  # as the model was fitted (metrics on that scale)
     check_fits(model, X, meta)
     m = evaluate(model, X, y, n_importance=args.n_importance, random_state=args.seed)
     m = {"model": model_name(model), "data": meta.get("name"), **m}

@@ -6,16 +6,20 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from .. import distributed
 from .._atomic import atomic_folder
-from ._common import INFO_FILE, MODEL_FILE, Command, UsageError, add_data_args, echo, load_data, parse_value, \
-    write_json
+from ._common import INFO_FILE, MODEL_FILE, PREPROCESS_FILE, Command, UsageError, add_data_args, \
+    add_preprocess_arg, echo, fit_preprocessor, load_data, parse_value, write_json
 
 
 def add_arguments(p):
     p.add_argument("model", help="registry name: pca, ppca, ae, dae, cae, vae, beta-vae, ...")
     add_data_args(p)
-    p.add_argument("--out", required=True, help="folder to write model.safetensors and info.json into")
+    add_preprocess_arg(p)
+    p.add_argument("--out", required=True, help="folder to write model.safetensors and info.json into "
+                   "(and preprocess.json when the data are preprocessed)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted fit from the checkpoint in --checkpoint_dir (run the same "
                         "command again with --resume)")
@@ -61,8 +65,9 @@ def _versions():
 
 
 def run(args, extra) -> int:
-    from ..registry import MODELS
+    from ..evaluation import reconstruction_error
     from ..experiment import choose_likelihood
+    from ..registry import MODELS
 
     if args.model not in MODELS:
         raise UsageError(f"fit: unknown model {args.model!r}; known models: {', '.join(MODELS)}")
@@ -74,6 +79,8 @@ def run(args, extra) -> int:
         raise UsageError(f"fit: --out {out} exists and is not a folder")
     notes = _checkpoint_options(args, params, valid)
     X, y, meta = load_data(args)
+    X, pre = fit_preprocessor(args, X, meta)
+    _missing_values(spec, args.model, params, X, meta, notes)
     if "likelihood" in valid and "likelihood" not in params:
         params["likelihood"], notes["likelihood_choice"] = choose_likelihood(X)
     if "verbose" in inspect.signature(spec.cls.__init__).parameters:
@@ -95,9 +102,9 @@ def run(args, extra) -> int:
             distributed.shutdown()
     info = {"model": args.model, "class": f"{type(est).__module__}.{type(est).__qualname__}",
             "params": est.get_params(deep=False), "data": meta, "fit_time_s": fit_time,
-            "train_reconstruction_error": float(est.reconstruction_error(X)), **notes,
+            "train_reconstruction_error": reconstruction_error(est, X), **notes,
             "versions": _versions(), "command": ["latentzoo", *sys.argv[1:]]}
-    _write(out, est, info)
+    _write(out, est, info, pre)
     echo(f"{args.model}: fitted on {X.shape[0]} x {X.shape[1]} in {fit_time:.1f}s; saved {out / MODEL_FILE}")
     return 0
 
@@ -121,23 +128,52 @@ def _checkpoint_options(args, params: dict, valid: list[str]) -> dict:
     return notes
 
 
-def _write(out: Path, est, info: dict) -> None:
-    """Both files or neither: a new folder is built aside and renamed; an existing one gets
-    each file by atomic rename."""
+def _missing_values(spec, name: str, params: dict, X, meta: dict, notes: dict) -> None:
+    """Data with NaN: the model's settings that fit them (PPCA: EM), or a clear error."""
+    from ..data.missing import has_missing, missing_value_params
+    from ..registry import MODELS
+
+    if not has_missing(X):
+        return
+    n = int(np.isnan(X).sum())
+    extra = missing_value_params(spec.cls, {**spec.params, **params}, user=set(params))
+    if extra is None:
+        able = [m for m, s in MODELS.items() if missing_value_params(s.cls, dict(s.params)) is not None]
+        raise UsageError(f"fit: model {name!r} with these parameters cannot fit data with missing values "
+                         f"({n} missing entries in {meta.get('source')}); models that can: "
+                         f"{', '.join(able) or 'none'}")
+    params.update(extra)
+    notes["missing_values"] = (f"{n} missing entries ({n / X.size:.1%}); fitted with "
+                               f"{', '.join(f'{k}={v!r}' for k, v in extra.items()) or 'its own parameters'}")
+
+
+def _write(out: Path, est, info: dict, pre=None) -> None:
+    """All files or none: a new folder is built aside and renamed; an existing one gets
+    each file by atomic rename (and loses a stale preprocess.json)."""
+    from .._atomic import atomic_write
+
+    def files(folder: Path):
+        est.save(folder / MODEL_FILE)
+        if pre is not None:
+            with atomic_write(folder / PREPROCESS_FILE) as tmp:
+                Path(tmp).write_text(pre.to_json(), encoding="utf-8")
+        else:
+            (folder / PREPROCESS_FILE).unlink(missing_ok=True)
+        write_json(folder / INFO_FILE, info)
+
     if out.is_dir():
-        est.save(out / MODEL_FILE)
-        write_json(out / INFO_FILE, info)
+        files(out)
         return
     with atomic_folder(out) as tmp:
-        est.save(tmp / MODEL_FILE)
-        write_json(tmp / INFO_FILE, info)
+        files(tmp)
 
 
 COMMAND = Command(
     "fit", "fit one model on data and save it (model.safetensors + info.json)",
     """model parameters are the estimator's own constructor parameters, as --name value
 (or --name=value; dashes or underscores); values are Python literals (2, 0.5, (64, 32),
-None, True), anything else is a string. The model's own `verbose` follows the CLI's
+None, True), anything else is a string. --preprocess (default auto) is saved beside the
+model (preprocess.json) and applied again by evaluate, encode, report and sample. The model's own `verbose` follows the CLI's
 -v/--verbose flag (training progress and logging).
 
 multi-process data-parallel training (DDP, one process per GPU or CPU group), launched by

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ._common import INFO_FILE, Command, check_fits, add_data_args, echo, load_data, load_model, model_name, model_path
+from ._common import INFO_FILE, Command, check_fits, add_data_args, echo, load_data, load_model, \
+    load_preprocessor, model_name, model_path, preprocessed
 
 
 def add_arguments(p):
@@ -23,9 +24,17 @@ def run(args, extra) -> int:
         raise FileNotFoundError(f"--out {out}: folder {out.parent} does not exist")
     model = load_model(args.model_dir)
     data = load_data(args)
+    pre = load_preprocessor(args.model_dir)
+    if pre is not None:  # as the model was fitted; the report's setup says so
+        from ..data import Dataset
+        from ..preprocessing import describe
+
+        data = Dataset(preprocessed(pre, data.X), data.y, {**data.meta, "preprocess": describe(pre.method_, pre.reason_)},
+                       data.row_ids)
     check_fits(model, data.X, data.meta)
     name = model_name(model)
-    comp = evaluate_fitted({name: model}, data, seed=args.seed)
+    comp = evaluate_fitted({name: model}, data, seed=args.seed,
+                           extra_setup={"preprocess": data.meta["preprocess"]} if pre is not None else None)
     info = model_path(args.model_dir).parent / INFO_FILE
     if info.is_file():  # the fit time recorded by `latentzoo fit`, when the folder has it
         try:

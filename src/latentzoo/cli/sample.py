@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._common import CLIError, Command, check_array_suffix, echo, load_model, model_name, seed_type, write_array
+from ._common import CLIError, Command, check_array_suffix, echo, load_model, load_preprocessor, model_name, \
+    seed_type, write_array
 
 
 def _positive(text: str) -> int:
@@ -35,6 +36,9 @@ def run(args, extra) -> int:
         raise CLIError(f"model {model_name(model)!r} ({type(model).__name__}) cannot sample: it has no "
                        f"generative prior; models that can: {', '.join(able)}")
     S = np.asarray(model.sample(args.n_samples, random_state=args.seed))
+    pre = load_preprocessor(args.model_dir)
+    if pre is not None:  # on the data's own scale, as given to `latentzoo fit`
+        S = pre.inverse_transform(S)
     path = write_array(args.out, S)
     echo(f"wrote {S.shape[0]} samples of {S.shape[1]} features to {path}")
     return 0

@@ -21,6 +21,9 @@ import numpy as np
 
 from .._validation import check_finite
 from . import formats, synthetic
+from ._memory import should_mmap
+from ._tabular import frame_arrays
+from .labels import describe_labels
 
 __all__ = ["Dataset", "load_dataset", "finalize", "SOURCES"]
 
@@ -45,6 +48,8 @@ class Dataset:
     X: np.ndarray
     y: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: the rows' IDs (sample names of a table, ``obs_names`` of an AnnData file) or None
+    row_ids: list | None = None
 
     def __iter__(self):
         return iter((self.X, self.y, self.meta))
@@ -66,11 +71,13 @@ def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
     """Validate ``X``/``y`` and build the :class:`Dataset` with the common ``meta`` keys.
 
     ``meta`` must hold ``name`` and ``source``; readers may add ``image_shape``,
-    ``columns`` (feature names) and ``row_names`` (how to name row i in errors, e.g.
-    a file line), which is consumed here.
+    ``columns`` (feature names), ``row_names`` (how to name row i in errors, e.g. a
+    file line) and ``row_ids`` (the rows' IDs, kept as :attr:`Dataset.row_ids`); the
+    last two are consumed here.
     """
     where = meta["source"]
     row_names = meta.pop("row_names", None)
+    row_ids = meta.pop("row_ids", None)
     X = X if isinstance(X, np.ndarray) else np.asarray(X)
     if not _is_numeric_dtype(X.dtype):
         raise ValueError(f"{where}: data of dtype {X.dtype} is not numeric (object, string, "
@@ -91,10 +98,13 @@ def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
         y = None if y is None else y[:n_samples]
         if row_names is not None:
             row_names = row_names[:n_samples]
+        if row_ids is not None:
+            row_ids = row_ids[:n_samples]
     if y is not None:
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"{where}: labels have shape {y.shape} but data has {X.shape[0]} rows.")
+        meta.update(describe_labels(y))
     stored_dtype = str(X.dtype)
     if mmap:
         # stream-friendly: no conversion and no full pass over the data
@@ -115,9 +125,12 @@ def finalize(X, y, meta: dict, *, allow_nan: bool, mmap: bool = False,
     meta.update(
         n_samples=int(X.shape[0]), n_features=int(X.shape[1]), value_range=value_range,
         has_labels=y is not None, mmap=bool(mmap), stored_dtype=stored_dtype,
+        has_row_ids=row_ids is not None,
     )
+    if not mmap:
+        meta["n_missing"] = int(np.isnan(X).sum())
     meta.setdefault("image_shape", None)
-    return Dataset(X, y, meta)
+    return Dataset(X, y, meta, row_ids)
 
 
 # ---------------------------------------------------------------------- sources
@@ -136,6 +149,8 @@ def _from_array(source, options: dict):
     options = dict(options)
     if options.pop("label_column", None) is not None:
         raise ValueError("numpy array: label_column applies to CSV files and DataFrames only; pass y yourself.")
+    if options.get("mmap") == "auto":
+        options.pop("mmap")
     _no_extra(options, "numpy array")
     return np.asarray(source), None, {"name": "array", "source": "numpy array", "format": "array"}
 
@@ -143,22 +158,12 @@ def _from_array(source, options: dict):
 def _from_dataframe(df, options: dict):
     options = dict(options)
     label_column = options.pop("label_column", None)
+    id_column = options.pop("id_column", None)
+    if options.get("mmap") == "auto":
+        options.pop("mmap")
     _no_extra(options, "DataFrame")
-    y = None
-    if label_column is not None:
-        cols = list(df.columns)
-        key = formats.resolve_column(label_column, [str(c) for c in cols], len(cols), "DataFrame")
-        y = df.iloc[:, key].to_numpy()
-        df = df.drop(columns=cols[key])
-    from pandas.api.types import is_complex_dtype, is_numeric_dtype  # pandas is there: df is one
-
-    for col in df.columns:
-        if not is_numeric_dtype(df[col].dtype) or is_complex_dtype(df[col].dtype):
-            raise ValueError(f"DataFrame: column {col!r} has non-numeric dtype {df[col].dtype}.")
-    X = df.to_numpy(dtype=np.float64) if df.shape[1] else np.empty((len(df), 0))
-    meta = {"name": "DataFrame", "source": "DataFrame", "format": "dataframe",
-            "columns": [str(c) for c in df.columns]}
-    return X, y, meta
+    X, y, extra = frame_arrays(df, "DataFrame", label_column=label_column, id_column=id_column)
+    return X, y, {"name": "DataFrame", "source": "DataFrame", "format": "dataframe", **extra}
 
 
 def _no_extra(options: dict, what: str) -> None:
@@ -169,7 +174,10 @@ def _no_extra(options: dict, what: str) -> None:
 
 def _from_embedded(name: str, options: dict, n_samples, random_state):
     options = dict(options)
-    _no_extra({k: options.pop(k, None) for k in ("label_column", "mmap", "split")}, f"embedded dataset {name!r}")
+    if options.get("mmap") == "auto":
+        options.pop("mmap")
+    _no_extra({k: options.pop(k, None) for k in ("label_column", "mmap", "split", "id_column", "header", "layer")},
+              f"embedded dataset {name!r}")
     func = synthetic.EMBEDDED[name]
     return _call_reader(func, f"embedded dataset {name!r}", (),
                         dict(options, n_samples=n_samples, random_state=random_state))
@@ -177,6 +185,13 @@ def _from_embedded(name: str, options: dict, n_samples, random_state):
 
 def _from_path(source, options: dict):
     path = Path(source)
+    if options.get("mmap") == "auto":  # map a .npy file too large to read comfortably
+        if path.is_file() and formats.READERS.get(".npy") is formats.reader_for(path):
+            options = dict(options, mmap=should_mmap(path))
+        else:
+            options = {k: v for k, v in options.items() if k != "mmap"}
+        if not options.get("mmap", True):
+            options.pop("mmap")
     if not path.exists():
         if isinstance(source, str) and not (set(source) & set("/\\.")):
             raise ValueError(f"unknown dataset {source!r}: not a file and not an embedded dataset; "
@@ -200,8 +215,9 @@ SOURCES: list[tuple[Callable[[Any], bool], Callable]] = [
 ]
 
 
-def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bool = False,
+def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bool | str = "auto",
                  random_state=0, n_samples: int | None = None, split: str | None = None,
+                 id_column=None, header: bool | None = None, layer: str | None = None,
                  **kw) -> Dataset:
     """Load a dataset as float32 ``X`` (n, d), labels ``y`` and ``meta``.
 
@@ -213,17 +229,30 @@ def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bo
         IDX ``*-idx3-ubyte[.gz]``, ``.amat[.gz]``), a folder holding the MNIST IDX files
         or the binarised-MNIST ``.amat`` files, or an array / DataFrame.
     label_column : str or int, optional
-        CSV and DataFrame only: the column (name or index, negative allowed) holding ``y``.
+        Tables (CSV/TSV, Parquet, DataFrame): the column (name or index, negative allowed)
+        holding ``y``; ``.h5ad``: an ``obs`` column. Empty / ``NA`` cells are unlabelled rows
+        (see :mod:`latentzoo.data.labels`).
     allow_nan : bool, default=False
-        Keep NaN (missing values); inf is always rejected.
-    mmap : bool, default=False
-        ``.npy`` only: return ``X`` memory-mapped read-only, in its stored dtype, unread.
+        Keep NaN (missing values: empty, ``NA``, ``NaN``, ``N/A``, ``?`` cells); inf is always
+        rejected.
+    mmap : bool or "auto", default="auto"
+        ``.npy`` only: True returns ``X`` memory-mapped read-only, in its stored dtype,
+        unread; ``"auto"`` does so for files larger than a fraction of available memory
+        (:func:`latentzoo.data._memory.mmap_threshold`: 5 %, or the environment variables
+        ``LATENTZOO_MMAP_BYTES`` / ``LATENTZOO_MMAP_FRACTION``).
     random_state : int, default=0
         Seed of the synthetic sets.
     n_samples : int, optional
         Size of a synthetic set; for other sources keep the first ``n_samples`` rows.
     split : str, optional
         Folder only: ``"train"`` (default), ``"test"`` (and ``"valid"`` for binarised MNIST).
+    id_column : str or int, optional
+        Tables: the column of row IDs (kept as ``Dataset.row_ids``, never data). Default:
+        a first column of unique non-numeric cells (and a DataFrame's non-default index).
+    header : bool, optional
+        Text tables: whether the first row holds column names (default: detected).
+    layer : str, optional
+        ``.h5ad`` only: the layer to read instead of ``X``.
     **kw
         Options of the reader or generator (e.g. ``delimiter=`` for CSV, ``noise=`` for moons).
 
@@ -232,14 +261,19 @@ def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bo
     Dataset
         ``meta`` holds ``name``, ``source``, ``format``, ``n_samples``, ``n_features``,
         ``image_shape`` ((h, w) or None), ``value_range`` ((min, max), None when mmap),
-        ``has_labels``, ``mmap``, ``stored_dtype``.
+        ``has_labels``, ``mmap``, ``stored_dtype``, ``n_missing`` (NaN count; not when
+        mapped), ``columns`` (feature names, tables), ``label_kind``/``n_unlabelled``
+        (labelled data); the row IDs are ``Dataset.row_ids``.
     """
     if n_samples is not None and (isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral)
                                   or n_samples < 1):
         raise ValueError(f"load_dataset: n_samples must be a positive integer or None, got {n_samples!r}.")
     if split is not None and not isinstance(split, str):
         raise ValueError(f"load_dataset: split must be a string, got {split!r}.")
-    options = {"label_column": label_column, "mmap": mmap or None, "split": split, **kw}
+    if mmap not in (True, False, "auto"):
+        raise ValueError(f"load_dataset: mmap must be True, False or 'auto', got {mmap!r}.")
+    options = {"label_column": label_column, "mmap": mmap or None, "split": split, "id_column": id_column,
+               "header": header, "layer": layer, **kw}
     if isinstance(source, Dataset):
         source = source.X
     if isinstance(source, str) and source in synthetic.EMBEDDED:
@@ -250,7 +284,7 @@ def load_dataset(source, *, label_column=None, allow_nan: bool = False, mmap: bo
     for predicate, loader in SOURCES:
         if predicate(source):
             X, y, meta = loader(source, options)
-            ds = finalize(X, y, meta, allow_nan=allow_nan, mmap=bool(mmap), n_samples=n_samples)
+            ds = finalize(X, y, meta, allow_nan=allow_nan, mmap=isinstance(X, np.memmap), n_samples=n_samples)
             logger.debug("loaded %s: %s", meta["source"], X.shape)
             return ds
     raise ValueError(f"load_dataset: cannot load a source of type {type(source).__name__}; "

@@ -20,6 +20,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._tabular import read_h5ad, read_parquet
 from ._text import parse_table, resolve_column
 
 __all__ = ["READERS", "FOLDER_LAYOUTS", "reader_for", "read_folder", "resolve_column"]
@@ -48,8 +49,9 @@ def _meta(path: Path, fmt: str, **extra) -> dict:
 
 
 # ---------------------------------------------------------------------- text
-def read_csv(path: Path, *, label_column=None, delimiter="auto"):
-    """Delimited text; ``label_column`` (name or index) becomes ``y``; see :mod:`._text`."""
+def read_csv(path: Path, *, label_column=None, delimiter="auto", id_column=None, header=None):
+    """Delimited text; ``label_column`` (name or index) becomes ``y``, ``id_column`` the row
+    IDs; ``header`` True/False/None (detected); NA tokens are missing; see :mod:`._text`."""
     raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8-sig")
@@ -57,11 +59,14 @@ def read_csv(path: Path, *, label_column=None, delimiter="auto"):
         raise ValueError(f"{path}: not UTF-8 text ({e}).") from None
     if "\x00" in text:
         raise ValueError(f"{path}: binary content (NUL bytes) in a text file.")
-    X, y, columns, lines = parse_table(text, str(path), delimiter=delimiter, label_column=label_column)
-    meta = _meta(path, "csv", columns=columns, row_names=[f"line {n}" for n in lines])
+    t = parse_table(text, str(path), delimiter=delimiter, label_column=label_column, id_column=id_column,
+                    header=header)
+    meta = _meta(path, "csv", columns=t.columns, row_names=[f"line {n}" for n in t.lines], row_ids=t.row_ids)
     if label_column is not None:
         meta["label_column"] = label_column
-    return X, y, meta
+    if t.id_column is not None:
+        meta["id_column"] = t.id_column
+    return t.X, t.y, meta
 
 
 def read_amat(path: Path):
@@ -78,10 +83,10 @@ def read_amat(path: Path):
             text = raw.decode("ascii")
         except UnicodeDecodeError:
             raise ValueError(f"{path}: not an ASCII .amat text file.") from None
-        X, _, columns, lines = parse_table(text, str(path), delimiter=None)
-        if columns is not None:
-            raise ValueError(f"{path}: non-numeric first line {', '.join(columns[:5])!r} in an .amat file.")
-        row_names = [f"line {n}" for n in lines]
+        t = parse_table(text, str(path), delimiter=None, id_column=False)
+        if t.columns is not None:
+            raise ValueError(f"{path}: non-numeric first line {', '.join(t.columns[:5])!r} in an .amat file.")
+        X, row_names = t.X, [f"line {n}" for n in t.lines]
     side = int(round(np.sqrt(X.shape[1])))
     image_shape = (28, 28) if X.shape[1] == 784 else ((side, side) if side * side == X.shape[1] else None)
     meta = _meta(path, "amat", image_shape=image_shape)
@@ -233,6 +238,7 @@ READERS: dict[str, Callable] = {
     ".npy": read_npy, ".npz": read_npz,
     "idx3-ubyte": read_idx, "idx3-ubyte.gz": read_idx,
     ".amat": read_amat, ".amat.gz": read_amat,
+    ".parquet": read_parquet, ".pq": read_parquet, ".h5ad": read_h5ad,
 }
 
 

@@ -71,12 +71,14 @@ def _official_test_of(source, load_kw: dict):
 
 
 def prepare_data(data, *, test_data=None, seed: int = 0, n_samples: int | None = None,
-                 load_kw: dict | None = None) -> ExperimentData:
+                 load_kw: dict | None = None, preprocess: str = "none") -> ExperimentData:
     """Load ``data`` (anything :func:`latentzoo.load_dataset` takes) and its test set.
 
     ``test_data`` (a path or array) is the test set when given; else a folder's official
     test split is used when its layout has one. ``n_samples`` keeps the first rows of the
-    training data only.
+    training data only. ``preprocess`` (a :mod:`latentzoo.preprocessing` method) is fitted
+    on the training data and applied to them and to the test set; ``meta["preprocess"]``
+    says what was done.
     """
     from ..data import Dataset, load_dataset
 
@@ -100,8 +102,17 @@ def prepare_data(data, *, test_data=None, seed: int = 0, n_samples: int | None =
             y = test_y = None  # labels on one side only: kNN accuracy cannot be measured
         else:
             test_y = test.y
-    fp = fingerprint_arrays(X, y, None if test is None else test.X, None if test is None else test_y)
+    X_test = None if test is None else test.X
+    if preprocess != "none":
+        from ..preprocessing import Preprocessor, describe
+
+        pre = Preprocessor(preprocess).fit(X, stored_dtype=meta.get("stored_dtype"))
+        meta = {**meta, "preprocess": describe(pre.method_, pre.reason_)}
+        if pre.method_ != "none":
+            X = pre.transform(X).astype(np.float32)
+            X_test = None if X_test is None else pre.transform(X_test).astype(np.float32)
+    fp = fingerprint_arrays(X, y, X_test, None if test is None else test_y)
     out = ExperimentData(X, y, dict(meta), test_source=source, fingerprint=fp)
     if test is not None:
-        out.X_test, out.y_test = test.X, test_y
+        out.X_test, out.y_test = X_test, test_y
     return out

@@ -71,7 +71,8 @@ class ModelResult:
 
 
 _ROW_KEYS = ("reconstruction_error", "log_likelihood", "bits_per_dim", "log_likelihood_measure",
-             "log_likelihood_method", "elbo", "knn_accuracy", "trustworthiness", "active_units", "sample_realism",
+             "log_likelihood_method", "elbo", "knn_accuracy", "knn_r2",
+             "trustworthiness", "active_units", "sample_realism",
              "interpolation_smoothness")
 #: the columns every metrics.csv has (one line per run; metrics beyond these follow the run's own keys)
 COLUMNS = ("model", "latent_dim", "repeat", "seed", "fold") + _ROW_KEYS + ("flags", "fit_time_s", "epochs")

@@ -23,6 +23,7 @@ from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_I
                      resolve_epochs, versions)
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
+from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
 from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
 from .store import RunStore, check_destination
@@ -70,7 +71,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                    out=None, jobs: int = 1, backend: str = "local", scheduler: str | None = None,
                    progress: bool = True, verbose: int = 0, load_kw: dict | None = None,
                    likelihood: str = "auto", params: dict | None = None,
-                   on_run: Callable | None = None) -> Comparison:
+                   preprocess: str = "none", on_run: Callable | None = None) -> Comparison:
     """Fit and measure every (model, latent dimension, repeat) run of the plan.
 
     Parameters
@@ -104,6 +105,9 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     params : dict, optional
         ``{model: {parameter: value}}`` constructor parameters of single models, e.g.
         ``{"vae": {"beta": 4.0}}``; validated before any fit.
+    preprocess : str, default="none"
+        A :mod:`latentzoo.preprocessing` method (``"auto"``, ``"log1p"``, ``"standard"``, ...)
+        fitted on the training data before the splits; the setup states what was done.
     on_run : callable, optional
         ``on_run(record, done, total, reused)`` after every run (reused runs too).
     """
@@ -119,7 +123,8 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     params = check_params(params, names)
     store = RunStore(None if out is None else check_destination(out))
 
-    ds = prepare_data(data, test_data=test_data, seed=seed, n_samples=n_samples, load_kw=load_kw)
+    ds = prepare_data(data, test_data=test_data, seed=seed, n_samples=n_samples, load_kw=load_kw,
+                      preprocess=preprocess)
     X, y, meta = ds.X, ds.y, ds.meta
     if X.shape[0] < 10 and not ds.official_test:
         raise ValueError(f"{meta.get('source')}: {X.shape[0]} samples are too few to split into train and test")
@@ -138,7 +143,12 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
 
     def overrides(name, q, run_seed):
         return {**model_overrides(MODELS[name], latent_dim=q, epochs=max_epochs, seed=run_seed, device=device,
-                                  likelihood=policy, hidden=hidden, lr_schedule=schedule), **params[name]}
+                                  likelihood=policy, hidden=hidden, lr_schedule=schedule), **params[name],
+                **missing_params.get(name, {})}
+
+    missing_params: dict = {}
+    names, missing = _missing_values(names, X, lambda name: overrides(name, dims[0], seed), meta)
+    missing_params.update(missing["params"])
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
     _check_memory(tasks, X.shape[1])
@@ -188,7 +198,29 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
         repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, hidden=hidden,
         test_size=test_size, seed=seed, device=device,
-        n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason))
+        n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
+
+
+def _missing_values(names, X, overrides, meta):
+    """Data with NaN: the models that can fit them (in the settings that can) and the
+    reasons the others are left out (:mod:`.missing`)."""
+    if not has_missing(X):
+        return names, {"n": 0, "params": {}, "left_out": {}}
+    n = int(np.isnan(X).sum())
+    params, left_out = {}, {}
+    for name in names:
+        spec = MODELS[name]
+        extra = missing_value_params(spec.cls, {**spec.params, **overrides(name)})
+        if extra is None:
+            left_out[name] = cannot_take_missing(name, n)
+        else:
+            params[name] = extra
+    kept = [m for m in names if m not in left_out]
+    if not kept:
+        raise ValueError(f"{meta.get('source')}: no model of {', '.join(names)} can fit data with missing "
+                         f"values ({n} entries); try --models ppca (EM marginalises them)")
+    return kept, {"n": n, "params": params, "left_out": left_out, "size": X.size}
+
 
 
 def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_) -> Comparison:
@@ -203,8 +235,9 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
             results.append(ModelResult(rec.model, est, rec.metrics, rec.fit_time_s, rec.params))
     summary = summarize(runs, order=names)
     comparisons = compare(runs)
+    missing = locals_["missing"]
     try:
-        evidence_q = choose_latent_dim(X_train)
+        evidence_q = None if missing["n"] else choose_latent_dim(X_train)
     except ValueError:
         evidence_q = None
     meta = {**ds.meta, "n_train": int(len(X_train)), "n_test": int(len(X_test)), "test_source": ds.test_source}
@@ -220,8 +253,15 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
              "likelihood": policy.likelihood, "likelihood_reason": policy.reason,
              "likelihood_policy": policy.as_dict(), "n_importance": L["n_importance"],
              "backend": L["backend"], "jobs": L["jobs"], "versions": versions()}
+    if "preprocess" in ds.meta:
+        setup["preprocess"] = ds.meta["preprocess"]
+    if missing["n"]:
+        setup["missing_values"] = f"{missing['n']} missing entries ({missing['n'] / missing['size']:.1%} of the data)"
+        setup["left_out"] = missing["left_out"]
     sentences = verdict(summary, comparisons, runs, names=METRIC_LABELS, ppca_evidence_q=evidence_q)
-    ref = two_sample_accuracy(X_test, X_train, random_state=L["seed"])  # real vs real: the ideal, as measured
+    filled = fill_column_means if missing["n"] else (lambda A: A)  # distances need every coordinate
+    # real vs real: the ideal, as measured
+    ref = two_sample_accuracy(filled(X_test), filled(X_train), random_state=L["seed"])
     imputation = None
     if np.isnan(X_train).any() or np.isnan(X_test).any():  # data with missing values: how each model fills them
         imputation = imputation_table({r.name: r.model for r in results}, X_train, X_test, seed=L["seed"],

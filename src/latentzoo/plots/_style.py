@@ -19,6 +19,7 @@ PAD_COLOR = "white"        # the gaps between tiled images
 DENSITY_CMAP = "Blues"     # density backgrounds
 CONTINUOUS_CMAP = "viridis"
 POINT_SIZE = 12
+UNLABELLED_COLOR = "#bbbbbb"  # rows without a label
 MAX_DISCRETE_LABELS = 20   # more distinct labels than this: continuous colour bar
 
 
@@ -84,8 +85,15 @@ def label_colors(y, n: int):
 
     if y is None:
         return [to_rgba(PALETTE[0])] * n
-    values, cmap, vmin, vmax, _ = label_encoding(y)
-    return list(cmap(Normalize(vmin, vmax)(values)))
+    from ..data.labels import labelled_mask
+
+    mask = labelled_mask(y)
+    out = [to_rgba(UNLABELLED_COLOR)] * n
+    if mask.any():
+        values, cmap, vmin, vmax, _ = label_encoding(np.asarray(y)[mask])
+        for i, c in zip(np.flatnonzero(mask), cmap(Normalize(vmin, vmax)(values))):
+            out[i] = tuple(c)
+    return out
 
 
 def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, extra_handles=(), **kw):
@@ -106,6 +114,19 @@ def scatter_labelled(ax, P: np.ndarray, y=None, *, s=POINT_SIZE, alpha=0.8, extr
         return coll
     if np.shape(y)[0] != P.shape[0]:
         raise ValueError(f"y has {np.shape(y)[0]} labels but X has {P.shape[0]} rows")
+    from ..data.labels import labelled_mask
+
+    mask = labelled_mask(y)
+    if not mask.all():  # unlabelled rows (empty / NA label cells): grey, under the labelled ones
+        grey = ax.scatter(P[~mask, 0], P[~mask, 1], s=s, alpha=alpha * 0.6, color=UNLABELLED_COLOR,
+                          linewidths=0, **kw)
+        extra_handles = (*extra_handles, Line2D([], [], marker="o", linestyle="", color=UNLABELLED_COLOR,
+                                                label="unlabelled"))
+        if not mask.any():
+            ax.legend(handles=list(extra_handles), **legend_kw)
+            return grey
+        P, y = P[mask], np.asarray(y)[mask]
+        kw = {k: v for k, v in kw.items() if k != "label"}
     values, cmap, vmin, vmax, classes = label_encoding(y)
     coll = ax.scatter(P[:, 0], P[:, 1], c=values, cmap=cmap, vmin=vmin, vmax=vmax, s=s, alpha=alpha,
                       linewidths=0, **kw)

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ._style import FIGSIZE, IMAGE_CMAP, PAD_COLOR, PALETTE, as_model_dict, model_name, subplots
+from .features import MAX_LINE_FEATURES, interpolation_heatmap, reconstruction_scatter
 
 __all__ = ["resolve_image_shape", "tile_images", "image_grid", "plot_vectors", "reconstructions",
            "samples", "interpolations"]
@@ -143,7 +144,9 @@ def reconstructions(models, X, n=8, image_shape=None, *, title=None):
         Show images when the data are images (or the model has an ``image_shape``);
         otherwise each sample gets a panel with the original and the reconstructions
         as lines over the feature index (2-D data: points in the plane, each joined to
-        its reconstructions).
+        its reconstructions); more than 30 features: every observed entry of the ``n``
+        rows against its reconstruction, one panel per model, with the R² in the title
+        (:func:`latentzoo.plots.features.reconstruction_scatter`).
     title : str, optional
 
     Returns
@@ -154,8 +157,10 @@ def reconstructions(models, X, n=8, image_shape=None, *, title=None):
     X = np.asarray(X, dtype=np.float64)[:n]
     if X.ndim != 2 or len(X) == 0:
         raise ValueError(f"X: expected a non-empty 2-D array, got shape {np.shape(X)}")
-    recs = {name: _decode(m, X) for name, m in models.items()}
     shape = resolve_image_shape(image_shape, X.shape[1], next(iter(models.values())))
+    if shape is None and X.shape[1] > MAX_LINE_FEATURES:
+        return reconstruction_scatter(models, X, title=title)
+    recs = {name: _decode(m, X) for name, m in models.items()}
     title = title or f"Reconstructions of {len(X)} samples"
     if shape is not None:
         rows = {"original": X, **recs}
@@ -257,7 +262,7 @@ def _path(model, x_a, x_b, steps):
     return out.reshape(steps, -1)
 
 
-def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None):
+def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None, feature_names=None):
     """Decoded points between two inputs, one row per model (t = 0 at the left, 1 at the right).
 
     Parameters
@@ -266,6 +271,10 @@ def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None):
     x_a, x_b : array of shape (n_features,)
     steps : int, default=10
     image_shape : (h, w), optional
+        Images: one row of decoded images per model. Other data with more than two
+        features: a heatmap per model (steps x the features that change most), the
+        features named by ``feature_names`` (default: the model's ``feature_names_in_``).
+    feature_names : sequence of str, optional
 
     Returns
     -------
@@ -292,6 +301,10 @@ def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None):
         axes[-1, 0].set_xlabel("t = 0  \u2192  t = 1")
         fig.suptitle(title)
         return fig
+    if x_a.shape[1] > 2:
+        first = next(iter(models.values()))
+        names = feature_names if feature_names is not None else getattr(first, "feature_names_in_", None)
+        return interpolation_heatmap(paths, x_a, x_b, feature_names=names, title=title)
     import matplotlib
 
     fig, axes = subplots(1, len(paths), figsize=(4.2 * len(paths), 3.8), squeeze=False)

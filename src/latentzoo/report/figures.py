@@ -183,10 +183,32 @@ def _grid(comp):
                  ax=ax, title=n, **_value_range(comp)), size=5.5, max_cols=3))]
 
 
+def _wide_table(comp) -> bool:
+    from ..plots.features import MAX_LINE_FEATURES
+
+    return comp.image_shape is None and comp.X_test.shape[1] > MAX_LINE_FEATURES
+
+
 def _reconstructions(comp):
+    if _wide_table(comp):  # tables: every held-out entry of 300 rows, observed vs reconstructed
+        X, _ = _sub(comp.X_test, comp.y_test, 300, comp.setup.get("seed", 0))
+        return [("reconstructions.png", f"Observed vs reconstructed values of {len(X)} held-out samples (every "
+                 "feature; the dashed line is a perfect reconstruction; R\u00b2 over the observed entries)",
+                 lambda: _plots().reconstructions(comp.models, X, n=len(X)))]
     X, _ = _sub(comp.X_test, comp.y_test, 8, comp.setup.get("seed", 0))
     return [("reconstructions.png", "Held-out inputs (top row) and each model's reconstruction",
              lambda: _plots().reconstructions(comp.models, X, n=len(X), image_shape=comp.image_shape))]
+
+
+def _drivers(comp):
+    if comp.image_shape is not None or comp.X_test.shape[1] <= 2:
+        return []
+    X = comp.X_train if comp.X_train is not None else comp.X_test
+    names = comp.meta.get("columns")
+    return [(f"drivers_{n}.png", f"{n}: the 10 features with the largest effect on each latent unit "
+             f"({'loadings' if hasattr(m, 'components_') else 'decoder Jacobian averaged over the data'})",
+             (lambda m=m: _plots().drivers_figure(m, X, feature_names=names, top=10)))
+            for n, m in comp.models.items()]
 
 
 def _samples(comp):
@@ -219,7 +241,8 @@ def _interp_pair(comp):
 def _interpolations(comp):
     x_a, x_b = _interp_pair(comp)
     return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
-             lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape))]
+             lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape,
+                                             feature_names=comp.meta.get("columns")))]
 
 
 def _objective(model) -> str:
@@ -327,6 +350,11 @@ SECTIONS: list[Section] = [
             "Probabilistic encoders give a distribution q(z|x) per point, not a single code.", _posterior),
     Section("grid", "Decoded latent grids",
             "A regular grid over the 2-D latent space, decoded: holes and jumps show irregular regions.", _grid),
+    Section("drivers", "Features driving each latent unit",
+            "Which features each latent unit moves, by name: the change of each decoded feature per unit "
+            "change of the latent coordinate, dE[x|z]/dz. For PCA and PPCA these are the loadings (the "
+            "decoder is linear); for the neural models the decoder's Jacobian averaged over the codes of the "
+            "data. Blue: the feature rises with the unit; red: it falls.", _drivers),
     Section("reconstructions", "Reconstructions", "", _reconstructions),
     Section("samples", "Samples from the prior",
             "Models with a generative prior p(z) = N(0, I) (PPCA, VAE): decoder means and full draws of the same "

@@ -28,6 +28,7 @@ TABLE_COLUMNS = (
     ("bits_per_dim", "Bits/dim", "min"),
     ("elbo", "ELBO (nats)", None),
     ("knn_accuracy", "kNN accuracy", "max"),
+    ("knn_r2", "kNN R\u00b2 (continuous label)", "max"),
     ("trustworthiness", "Trustworthiness", "max"),
     ("active_units", "Active units", None),
     ("sample_realism", "Sample realism (0.5 ideal)", "min"),
@@ -106,13 +107,23 @@ def _ll_text(row: dict) -> str:
     return _value(row, "log_likelihood")
 
 
+#: columns shown only when some model has a value (most data have no continuous label)
+OPTIONAL_COLUMNS = ("knn_r2",)
+
+
+def _columns(rows: list[dict]) -> tuple:
+    return tuple(c for c in TABLE_COLUMNS
+                 if c[0] not in OPTIONAL_COLUMNS or any(r.get(c[0]) is not None for r in rows))
+
+
 def _q_table(comp: Comparison, rows: list[dict]) -> str:
     measure = _measure(comp)
-    head = "".join(_header(k, h, measure) for k, h, _ in TABLE_COLUMNS) + "<th class='flags'>Flags</th>"
+    columns = _columns(comp.summary)
+    head = "".join(_header(k, h, measure) for k, h, _ in columns) + "<th class='flags'>Flags</th>"
     body = []
     for row in rows:
         cells = [f"<td>{_e(row['model'])}</td>"]
-        for key, _, _ in TABLE_COLUMNS:
+        for key, _, _ in columns:
             text = _ll_text(row) if key == "log_likelihood" else _value(row, key)
             cells.append(f"<td{_cell_class(comp, row['latent_dim'], row['model'], key)}>{text}</td>")
         cells.append(f"<td class='flags'>{_flag_cell(row.get('flags'))}</td>")
@@ -145,7 +156,7 @@ def _metrics_table(comp: Comparison) -> str:
                if n_runs > 1 else
                "One run per model: no uncertainty is known, so no model is marked best "
                "(run with --repeats 3 or more to test the differences).")
-    explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in TABLE_COLUMNS)
+    explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in _columns(comp.summary))
     ref = ""
     if comp.realism_reference is not None:
         ref = (f"<p class='small'>Reference for sample realism: the same test between the held-out data and "
@@ -218,13 +229,17 @@ def _setup(comp: Comparison) -> str:
     data = [("name", _e(str(m.get("name")))), ("source", _e(str(m.get("source")))),
             ("shape", _e(f"{m.get('n_samples')} samples x {m.get('n_features')} features")),
             ("image shape", _e(str(m.get("image_shape")))), ("value range", _e(str(m.get("value_range")))),
-            ("labels", "yes" if m.get("has_labels") else "no")]
+            ("labels", _labels(m))]
+    names = m.get("columns")
+    if names:
+        data.append(("feature names", _e(", ".join(map(str, names[:8])) + (", ..." if len(names) > 8 else ""))))
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
                                           "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs",
                                           "significance", "epochs", "max_epochs", "lr_schedule", "hidden",
                                           "likelihood", "likelihood_reason", "n_importance", "device",
-                                          "backend", "jobs")
+                                          "backend", "jobs", "preprocess", "missing_values")
              if k in s]
+    split += [(f"left out: {k}", _e(v)) for k, v in s.get("left_out", {}).items()]
     if comp.ppca_evidence_q is not None:
         split.append(("PPCA evidence q (Minka 2000)", str(comp.ppca_evidence_q)))
     vers = [(k, _e(v)) for k, v in s.get("versions", {}).items()]
@@ -232,6 +247,16 @@ def _setup(comp: Comparison) -> str:
     return ("<h3>Data</h3>" + _kv_table(data) + "<h3>Run</h3>" + _kv_table(split)
             + "<h3>Model parameters (get_params)</h3>" + _kv_table(models)
             + "<h3>Library versions</h3>" + _kv_table(vers))
+
+
+def _labels(m: dict) -> str:
+    if not m.get("has_labels"):
+        return "no"
+    kind = m.get("label_kind", "classes")
+    text = "continuous covariate (colour scale; kNN regression R\u00b2)" if kind == "continuous" else "classes"
+    if m.get("n_unlabelled"):
+        text += f"; {m['n_unlabelled']} unlabelled rows (grey in the plots, left out of kNN metrics)"
+    return _e(text)
 
 
 def render_html(comp: Comparison, figures: list[RenderedFigure], *, title: str | None = None) -> str:
