@@ -100,5 +100,6 @@ def test_wide_interpolations_are_a_heatmap_of_named_features():
     assert img.shape == (6, 40) and len(shown) == 40 and set(shown) <= set(names)
     cols = [names.index(s) for s in shown]
     P = model.inverse_transform(model.transform(X[:2]))
+    assert sorted(cols) == sorted(np.argsort(-np.abs(P[1] - P[0]))[:40].tolist())  # what the path moves most
     for k, t in enumerate(np.linspace(0, 1, 6)):
         np.testing.assert_allclose(img[k], ((1 - t) * P[0] + t * P[1])[cols], atol=1e-8)

@@ -142,12 +142,12 @@ def reconstruction_scatter(models, X, *, max_points: int = 20000, random_state=0
 
 def interpolation_heatmap(paths: dict, x_a, x_b, *, feature_names=None, title=None):
     """One heatmap per model: decoded features (columns) along the path (rows, t = 0 at the
-    top), the :data:`MAX_HEATMAP_FEATURES` features that change most between the inputs."""
+    top), the :data:`MAX_HEATMAP_FEATURES` features the decoded paths change most."""
     x_a, x_b = np.ravel(x_a), np.ravel(x_b)
     names = feature_labels(feature_names, x_a.size)
-    change = np.nan_to_num(np.abs(x_b - x_a), nan=0.0)
     first = next(iter(paths.values()))
-    change = change + np.abs(first[-1] - first[0]) * 1e-9  # ties broken by the decoded change
+    # the features the decoded paths move most (summed over models), ties broken by the inputs' change
+    change = sum(np.abs(P[-1] - P[0]) for P in paths.values()) + 1e-9 * np.nan_to_num(np.abs(x_b - x_a), nan=0.0)
     cols = np.sort(np.argsort(-change, kind="stable")[:MAX_HEATMAP_FEATURES])
     lo = min(float(np.min(P[:, cols])) for P in paths.values())
     hi = max(float(np.max(P[:, cols])) for P in paths.values())
@@ -163,5 +163,5 @@ def interpolation_heatmap(paths: dict, x_a, x_b, *, feature_names=None, title=No
     ticks = np.arange(len(cols))
     axes[-1, 0].set_xticks(ticks, [names[j] for j in cols], rotation=90, fontsize="x-small")
     fig.colorbar(im, ax=axes[:, 0].tolist(), label="decoded value", shrink=0.8)
-    fig.suptitle(title or f"Decoded interpolation between two inputs ({len(cols)} features that change most)")
+    fig.suptitle(title or f"Decoded interpolation between two inputs ({len(cols)} features the paths change most)")
     return fig
