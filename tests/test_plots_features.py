@@ -103,3 +103,14 @@ def test_wide_interpolations_are_a_heatmap_of_named_features():
     assert sorted(cols) == sorted(np.argsort(-np.abs(P[1] - P[0]))[:40].tolist())  # what the path moves most
     for k, t in enumerate(np.linspace(0, 1, 6)):
         np.testing.assert_allclose(img[k], ((1 - t) * P[0] + t * P[1])[cols], atol=1e-8)
+
+
+def test_wide_samples_are_a_heatmap_of_the_most_varying_named_features(planted):
+    pd = pytest.importorskip("pandas")
+    X, names = planted
+    model = latentzoo.PPCA(2).fit(pd.DataFrame(X, columns=names))
+    fig = plots.samples(model, n=12, random_state=3)
+    S = model.sample(12, random_state=3)
+    cols = np.sort(np.argsort(-S.var(axis=0), kind="stable")[:20])
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), S[:, cols])
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [names[j] for j in cols]

@@ -110,6 +110,8 @@ def prepare_data(data, *, test_data=None, seed: int = 0, n_samples: int | None =
         meta = {**meta, "preprocess": describe(pre.method_, pre.reason_)}
         if pre.method_ != "none":
             X = pre.transform(X).astype(np.float32)
+            if not np.isnan(X).all():  # the figures' grey levels follow the data the models see
+                meta["value_range"] = (float(np.nanmin(X)), float(np.nanmax(X)))
             X_test = None if X_test is None else pre.transform(X_test).astype(np.float32)
     fp = fingerprint_arrays(X, y, X_test, None if test is None else test_y)
     out = ExperimentData(X, y, dict(meta), test_source=source, fingerprint=fp)

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from ._style import FIGSIZE, IMAGE_CMAP, PAD_COLOR, PALETTE, as_model_dict, model_name, subplots
-from .features import MAX_LINE_FEATURES, interpolation_heatmap, reconstruction_scatter
+from .features import MAX_HEATMAP_FEATURES, MAX_LINE_FEATURES, interpolation_heatmap, reconstruction_scatter
 
 __all__ = ["resolve_image_shape", "tile_images", "image_grid", "plot_vectors", "reconstructions",
            "samples", "interpolations"]
@@ -211,14 +211,15 @@ def _reconstructions_2d(X, recs, title):
 
 
 def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None, vmax=None, title=None,
-            mean=None):
+            mean=None, feature_names=None):
     """``n`` draws from the model's generative distribution (``model.sample``) as an image grid.
 
     ``mean=True`` shows the decoder means E[x|z] of prior draws z, ``mean=False`` full
     draws x ~ p(x|z) with the observation noise (same z for the same ``random_state``);
     None: the model's own default. ``vmin``/``vmax`` set the grey-level range (default:
-    the samples' range). Non-image data: 2-D samples as points in the plane, others as
-    lines over the feature index.
+    the samples' range). Non-image data: 2-D samples as points in the plane, up to 30
+    features as lines over the feature index, wider tables as a heatmap of the samples
+    over the 20 features they vary most (named by the model's ``feature_names_in_``).
 
     Raises
     ------
@@ -247,6 +248,14 @@ def samples(model, n=16, image_shape=None, random_state=0, *, ax=None, vmin=None
         ax.set_xlabel("$x_1$")
         ax.set_ylabel("$x_2$")
         ax.set_aspect("equal", adjustable="datalim")
+    elif S.shape[1] > MAX_LINE_FEATURES:  # a wide table: samples x the features they vary most, by name
+        names = feature_names if feature_names is not None else getattr(model, "feature_names_in_", None)
+        names = [str(v) for v in names] if names is not None else [f"x{j}" for j in range(S.shape[1])]
+        cols = np.sort(np.argsort(-S.var(axis=0), kind="stable")[:MAX_HEATMAP_FEATURES // 2])
+        im = ax.imshow(S[:, cols], aspect="auto", cmap="viridis", interpolation="nearest")  # the samples' own range
+        ax.set_xticks(np.arange(len(cols)), [names[j] for j in cols], rotation=90, fontsize="x-small")
+        ax.set_ylabel("sample")
+        ax.figure.colorbar(im, ax=ax, shrink=0.8)
     else:
         plot_vectors(ax, S, colors=[PALETTE[0]] * len(S))
     ax.set_title(title)

@@ -223,7 +223,7 @@ def _samples(comp):
     def draw(key, pair, ax):
         (name, label), (m, mean) = key, pair
         _plots().samples(m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, mean=mean,
-                         title=f"{name}: {label}", **_value_range(comp))
+                         title=f"{name}: {label}", feature_names=comp.meta.get("columns"), **_value_range(comp))
 
     return [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
              "means E[x|z] (left) and full draws x ~ p(x|z) with the observation noise (right).",
