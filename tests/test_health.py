@@ -3,9 +3,7 @@ in metrics.json, the HTML table (explained under it) and the stdout summary."""
 import json
 import warnings
 
-import numpy as np
 import pytest
-import torch
 
 from latentzoo import PPCA, VAE, Autoencoder, load_dataset
 from latentzoo.experiment.health import FLAG_DESCRIPTIONS, FLAGS
@@ -13,12 +11,7 @@ from latentzoo.experiment.likelihood_policy import resolve_policy
 from latentzoo.experiment.measure import fit_run, measure_run, prepare_split
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,12 +13,7 @@ from latentzoo.experiment import run_comparison
 from latentzoo.experiment.likelihood_policy import Dequantization, data_kind, is_discrete_likelihood, resolve_policy
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _dataset(X, name="toy"):

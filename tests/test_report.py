@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-import torch
 from sklearn.decomposition import PCA as SkPCA
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -21,12 +20,7 @@ IMG = '<img src="data:image/png;base64,'
 FAST = dict(epochs=2, hidden=(16,), n_importance=20, progress=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -72,14 +72,20 @@ def seed_type(text: str) -> int:
     return n
 
 
-def n_importance_type(text: str) -> int:
-    """``--n-importance``: a positive integer up to :data:`MAX_N_IMPORTANCE`."""
+def positive_int_type(text: str) -> int:
+    """An argparse type: a positive integer, else the one-line usage error."""
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def n_importance_type(text: str) -> int:
+    """``--n-importance``: a positive integer up to :data:`MAX_N_IMPORTANCE`."""
+    n = positive_int_type(text)
     if n > MAX_N_IMPORTANCE:
         raise argparse.ArgumentTypeError(
             f"{n} importance samples per point is past the bound of {MAX_N_IMPORTANCE} (the cost grows linearly "

@@ -4,24 +4,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._common import CLIError, Command, check_array_suffix, echo, load_model, load_preprocessor, model_name, \
-    seed_type, write_array
-
-
-def _positive(text: str) -> int:
-    import argparse
-
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
-    return n
+    positive_int_type, seed_type, write_array
 
 
 def add_arguments(p):
     p.add_argument("model_dir", metavar="DIR", help="folder written by `latentzoo fit` (or a .safetensors file)")
-    p.add_argument("-n", "--n-samples", type=_positive, required=True, help="number of samples")
+    p.add_argument("-n", "--n-samples", type=positive_int_type, required=True, help="number of samples")
     p.add_argument("--out", required=True, help="samples file: .npy or .csv")
     p.add_argument("--seed", type=seed_type, default=0, help="random seed (default: 0)")
 

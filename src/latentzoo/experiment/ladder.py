@@ -13,7 +13,7 @@ import math
 import logging
 import platform
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 

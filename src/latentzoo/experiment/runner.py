@@ -9,7 +9,6 @@ dequantisation, health flags), is :mod:`.measure`'s business.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
