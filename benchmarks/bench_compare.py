@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-METRICS = ("reconstruction_error", "log_likelihood", "elbo", "knn_accuracy", "trustworthiness", "prior_realism",
+METRICS = ("reconstruction_error", "log_likelihood", "elbo", "knn_accuracy", "trustworthiness", "sample_realism",
            "interpolation_smoothness")
 
 
