@@ -22,24 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-PROBE = r"""
-import sys, threading, time
-import latentzoo, latentzoo.cli, torch, sklearn, numpy
-latentzoo.VAE(2, hidden=(4,), max_epochs=1, verbose=0).fit(numpy.random.rand(64, 3))
-def anon():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-base = anon(); peak = [base]; stop = threading.Event()
-def watch():
-    while not stop.is_set():
-        peak[0] = max(peak[0], anon()); time.sleep(0.001)
-t = threading.Thread(target=watch, daemon=True); t.start()
-code = latentzoo.cli.main(sys.argv[1:])
-stop.set(); t.join(); peak[0] = max(peak[0], anon())
-print("PEAK", peak[0] - base, "BASE", base, "CODE", code)
-"""
+PROBE = Path(__file__).with_name("memory_probe.py")
 
 
 def write(path: Path, gb: float, d: int) -> int:
@@ -59,7 +42,7 @@ def run(path: Path, out: Path, env_extra: dict) -> dict:
     argv = ["fit", "vae", str(path), "--out", str(out), "--max_epochs", "1", "--hidden", "(64,)",
             "--batch_size", "1024", "--likelihood", "gaussian"]
     t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, env=env)
+    res = subprocess.run([sys.executable, str(PROBE), *argv], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     line = next((ln for ln in res.stdout.splitlines() if ln.startswith("PEAK")), None)
     if line is None or not line.endswith("CODE 0"):

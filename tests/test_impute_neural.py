@@ -7,7 +7,8 @@ from torch import distributions as D
 
 from latentzoo import PPCA, VAE, Autoencoder, make_model
 from latentzoo.neural.bounds import log_px_given_z
-from latentzoo.neural.vae_module import MIN_SCALE
+
+from _planted import planted_linear_vae
 
 FAST = dict(verbose=0, random_state=0, device="cpu")
 
@@ -32,20 +33,9 @@ def _planted_vae(W, mu, sigma, X, scale_factor=4.0):
     PPCA's. The encoder is the complete-data posterior applied to the filled input,
     widened (the posterior given fewer coordinates is wider): an imperfect proposal that
     importance sampling corrects as k grows."""
-    d, q = W.shape
-    vae = VAE(n_components=q, encoder=torch.nn.Linear(d, 2 * q), decoder=torch.nn.Linear(q, d),
-              likelihood=f"gaussian:{sigma}", max_epochs=1, **FAST).fit(X.astype(np.float32))
-    m = np.diag(W.T @ W) + sigma**2
-    A = W.T / m[:, None]
-    s = np.sqrt(sigma**2 / m) * scale_factor
-    enc, dec = vae.module_.encoder, vae.module_.decoder
+    q = W.shape[1]
+    vae = planted_linear_vae(W, mu, sigma, X, scale_factor=scale_factor)
     with torch.no_grad():
-        dec.weight.copy_(torch.tensor(W))
-        dec.bias.copy_(torch.tensor(mu))
-        enc.weight.zero_()
-        enc.weight[:q] = torch.tensor(A)
-        enc.bias[:q] = torch.tensor(-A @ mu)
-        enc.bias[q:] = torch.tensor(np.log(np.expm1(s - MIN_SCALE)))
         vae.module_.inputs.set_fill(mu)
     ppca = PPCA(q).fit(X)
     ppca.W_, ppca.mean_, ppca.noise_variance_ = W, mu, sigma**2

@@ -13,27 +13,9 @@ import pytest
 from latentzoo import load_dataset
 from latentzoo.data._memory import MMAP_FRACTION, available_memory, mmap_threshold
 
-#: runs the CLI in this process while a thread samples /proc/self/status every millisecond;
-#: prints the peak RssAnon above the level after the imports (a tiny fit first imports what
-#: training imports lazily), in bytes
-_PROBE = r"""
-import sys, threading, time
-import latentzoo, latentzoo.cli, torch, sklearn, numpy
-latentzoo.VAE(2, hidden=(4,), max_epochs=1, verbose=0).fit(numpy.random.rand(64, 3))
-def anon():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-base = anon(); peak = [base]; stop = threading.Event()
-def watch():
-    while not stop.is_set():
-        peak[0] = max(peak[0], anon()); time.sleep(0.001)
-t = threading.Thread(target=watch, daemon=True); t.start()
-code = latentzoo.cli.main(sys.argv[1:])
-stop.set(); t.join(); peak[0] = max(peak[0], anon())
-print("PEAK", peak[0] - base, "CODE", code)
-"""
+#: benchmarks/memory_probe.py: runs the CLI in this process and prints its peak RssAnon above the
+#: level after the imports (bytes)
+_PROBE = Path(__file__).parents[1] / "benchmarks" / "memory_probe.py"
 
 
 def _fit_peak(tmp_path, data, out, threshold) -> int:
@@ -41,7 +23,7 @@ def _fit_peak(tmp_path, data, out, threshold) -> int:
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
     argv = ["fit", "vae", str(data), "--out", str(out), "--max_epochs", "1", "--hidden", "(16,)",
             "--batch_size", "1024", "--validation_fraction", "0.0", "--likelihood", "gaussian"]
-    res = subprocess.run([sys.executable, "-c", _PROBE, *argv], capture_output=True, text=True, env=env,
+    res = subprocess.run([sys.executable, str(_PROBE), *argv], capture_output=True, text=True, env=env,
                          timeout=600)
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("PEAK")]
     assert line and line[0].endswith("CODE 0"), res.stdout + res.stderr

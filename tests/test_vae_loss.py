@@ -6,7 +6,7 @@ import torch
 from scipy import stats
 
 from latentzoo import VAE
-from latentzoo.neural.vae_module import MIN_SCALE
+from _planted import planted_linear_vae
 
 FAST = dict(verbose=0, random_state=0, device="cpu")
 
@@ -21,29 +21,11 @@ def _ppca(d=5, q=2, sigma=0.5, n=40, seed=0):
     return W, mu, sigma, X.astype(np.float32)
 
 
-def _linear_vae(W, mu, sigma, X, loc_shift=0.0, scale_factor=1.0):
-    d, q = W.shape
-    vae = VAE(n_components=q, encoder=torch.nn.Linear(d, 2 * q), decoder=torch.nn.Linear(q, d),
-              likelihood=f"gaussian:{sigma}", max_epochs=1, **FAST).fit(X)
-    # exact PPCA posterior (Tipping & Bishop 1999): M = W^T W + sigma^2 I (diagonal here),
-    # mean M^-1 W^T (x - mu), covariance sigma^2 M^-1
-    m = np.diag(W.T @ W) + sigma**2
-    A = W.T / m[:, None]
-    s = np.sqrt(sigma**2 / m) * scale_factor
-    enc, dec = vae.module_.encoder, vae.module_.decoder
-    with torch.no_grad():
-        dec.weight.copy_(torch.tensor(W))
-        dec.bias.copy_(torch.tensor(mu))
-        enc.weight.zero_()
-        enc.weight[:q] = torch.tensor(A)
-        enc.bias[:q] = torch.tensor(-A @ mu + loc_shift)
-        enc.bias[q:] = torch.tensor(np.log(np.expm1(s - MIN_SCALE)))  # inverse of MIN_SCALE + softplus
-    return vae
 
 
 def test_linear_gaussian_vae_with_the_exact_posterior_gives_the_ppca_density():
     W, mu, sigma, X = _ppca()
-    vae = _linear_vae(W, mu, sigma, X)
+    vae = planted_linear_vae(W, mu, sigma, X)
     exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
     for k in (1, 10, 100):  # constant importance weights: exact for every k
         np.testing.assert_allclose(vae.score_samples(X, n_importance=k), exact, atol=1e-4)
@@ -56,7 +38,7 @@ def test_the_loss_of_the_exact_posterior_is_the_ppca_density(objective, term):
     """With q(z|x) the exact posterior, log p(x|z) + log p(z) - log q(z|x) = log p(x) for every
     draw: the IWAE objective is exact at any k; the ELBO's is exact up to its Monte Carlo mean."""
     W, mu, sigma, X = _ppca()
-    module = _linear_vae(W, mu, sigma, X).module_
+    module = planted_linear_vae(W, mu, sigma, X).module_
     module.objective, module.n_particles = objective, 4000 if objective == "elbo" else 3
     exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
     with torch.no_grad():
@@ -69,7 +51,7 @@ def test_the_loss_of_the_exact_posterior_is_the_ppca_density(objective, term):
 @pytest.mark.parametrize("objective", ["elbo", "iwae"])
 def test_one_training_step_runs_the_encoder_and_the_decoder_once(objective):
     W, mu, sigma, X = _ppca()
-    module = _linear_vae(W, mu, sigma, X).module_
+    module = planted_linear_vae(W, mu, sigma, X).module_
     module.objective, module.n_particles = objective, 3
     calls = []
     for net in (module.encoder, module.decoder):
@@ -81,7 +63,7 @@ def test_one_training_step_runs_the_encoder_and_the_decoder_once(objective):
 def test_the_loss_sums_the_likelihood_over_observed_entries_only():
     """mask: the likelihood term is log N(x_obs; W_obs z + mu_obs, sigma^2 I), scipy's value."""
     W, mu, sigma, X = _ppca()
-    module = _linear_vae(W, mu, sigma, X).module_
+    module = planted_linear_vae(W, mu, sigma, X).module_
     x = torch.as_tensor(X[:6])
     mask = torch.as_tensor(np.random.default_rng(3).random(x.shape) < 0.6)
     with torch.no_grad():
@@ -98,7 +80,7 @@ def test_scores_use_the_likelihood_resolved_at_fit():
     """The fitted module keeps its likelihood: changing the parameter afterwards changes
     neither the scores nor the data check (a Bernoulli check would reject these data)."""
     W, mu, sigma, X = _ppca()
-    vae = _linear_vae(W, mu, sigma, X)
+    vae = planted_linear_vae(W, mu, sigma, X)
     before = vae.score_samples(X, n_importance=5)
     vae.set_params(likelihood="bernoulli")
     np.testing.assert_array_equal(vae.score_samples(X, n_importance=5), before)
@@ -126,7 +108,7 @@ def test_data_are_checked_against_the_likelihood_support():
 
 def test_importance_sampling_converges_to_the_ppca_density_from_a_perturbed_encoder():
     W, mu, sigma, X = _ppca()
-    vae = _linear_vae(W, mu, sigma, X, loc_shift=0.3, scale_factor=1.6)
+    vae = planted_linear_vae(W, mu, sigma, X, loc_shift=0.3, scale_factor=1.6)
     exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
     err = {k: abs(vae.score_samples(X, n_importance=k, random_state=1).mean() - exact.mean()) for k in (10, 2000)}
     assert err[2000] < err[10] and err[2000] < 0.01
@@ -136,7 +118,7 @@ def test_importance_sampling_converges_to_the_ppca_density_from_a_perturbed_enco
 
 def test_interpolation_is_linear_for_a_linear_decoder_and_ends_at_the_posterior_means():
     W, mu, sigma, X = _ppca()
-    vae = _linear_vae(W, mu, sigma, X)
+    vae = planted_linear_vae(W, mu, sigma, X)
     path = vae.interpolate(X[0], X[1], steps=5)
     ends = vae.inverse_transform(vae.transform(X[:2]))
     np.testing.assert_allclose(path[[0, -1]], ends, rtol=1e-6, atol=1e-6)
