@@ -13,7 +13,9 @@ Latent regularity is made measurable by two numbers:
   distribution (PPCA, VAE) give full draws ``x ~ p(x)``; the others (PCA, AE, DAE, CAE)
   decode draws from the Gaussian fitted to their training codes, ``z = m + L u`` with
   ``u ~ N(0, I)`` and ``L L^T`` the empirical code covariance. Blurry decoder means do
-  not score well: they are each other's nearest neighbours.
+  not score well: they are each other's nearest neighbours. The classifier works on the
+  pooled points' first 20 principal axes plus their distance from that subspace (see
+  :mod:`latentzoo.realism` for why: in raw pixel space noise-like draws read 0.5).
 * **interpolation smoothness** (:func:`interpolation_smoothness`): for pairs of test
   points, decode the straight latent segment between their codes at ``steps`` points
   and divide the decoded path length by the distance between its decoded endpoints.
@@ -70,8 +72,10 @@ METRICS: dict[str, str] = {
                     "(for VAEs: variance of the posterior mean, Burda et al. 2016).",
     "sample_realism": "accuracy of a leave-one-out 1-nearest-neighbour classifier telling held-out data from "
                       "as many generated points (classifier two-sample test; 0.5 = indistinguishable, the ideal; "
-                      "1 = every point told apart). PPCA/VAE: full draws x ~ p(x); models without a prior: "
-                      "decoded draws from a Gaussian fitted to their training codes.",
+                      "1 = every point told apart), in the first 20 principal axes of the pooled points plus "
+                      "their distance from that subspace (in raw high-dimensional space noise-like draws read "
+                      "0.5). PPCA/VAE: full draws x ~ p(x); models without a prior: decoded draws from a "
+                      "Gaussian fitted to their training codes.",
     "interpolation_smoothness": "decoded path length of straight latent interpolations between test "
                                 "pairs divided by the distance of the decoded endpoints (1 = straight; "
                                 "higher = jumps).",
