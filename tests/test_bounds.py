@@ -115,3 +115,34 @@ def test_closed_form_summed_log_density_equals_torch_log_prob(spec):
     torch.testing.assert_close(g, g_ref)
     mask = torch.rand(4, 5) < 0.5  # with a mask: the elementwise route, observed entries only
     torch.testing.assert_close(log_px_given_z(x, px, mask), torch.where(mask, px.log_prob(x), 0.0).sum(-1))
+
+
+def test_float32_normal_draws_are_the_normal_quantiles_of_the_odd_grid():
+    """Oracle: scipy's normal quantile at the midpoints (j + 1/2) 2^-24 of numpy's float32
+    uniform grid u = j 2^-24, from the first to the last grid point: finite (u = 0 is not
+    -inf), antisymmetric, within float32 accuracy of erfinv."""
+    from scipy import stats
+
+    from latentzoo.neural.bounds import _standard_normal_f32
+
+    j = np.array([0, 1, 2**10, 2**23 - 1, 2**23, 2**24 - 1 - 2**10, 2**24 - 2, 2**24 - 1], dtype=np.float64)  # pairs j, 2^24-1-j
+    got = _standard_normal_f32(torch.tensor(j * 2.0**-24, dtype=torch.float32)).double().numpy()
+    ref = stats.norm.ppf((j + 0.5) * 2.0**-24)
+    assert np.isfinite(got).all() and got[0] < -5.2 and got[-1] > 5.2
+    np.testing.assert_allclose(got, -got[::-1], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got, ref, rtol=2e-4, atol=1e-5)
+
+
+def test_per_row_normal_draws_have_the_posterior_moments_in_float32():
+    """Monte Carlo oracle: the fast Normal route (float32 uniforms, erfinv) gives draws with
+    the posterior's mean and standard deviation, row by row, and float32 draws of a
+    float32 posterior."""
+    from latentzoo.neural.bounds import per_row_sampler, row_streams
+
+    loc, scale = torch.tensor([[0.5, -1.0, 3.0], [2.0, 0.0, -4.0]]), torch.tensor([[1.0, 0.1, 2.0], [3.0, 2.0, 0.5]])
+    qz = D.Independent(D.Normal(loc, scale), 1)
+    z = per_row_sampler(qz, row_streams(torch.arange(6.0).reshape(2, 3), seed=3))(20000)  # (20000, 2, 3)
+    assert z.dtype == torch.float32 and z.shape == (20000, 2, 3)
+    se = scale / math.sqrt(20000)
+    assert ((z.double().mean(0) - loc).abs() < 5 * se).all()
+    assert ((z.double().std(0) / scale - 1).abs() < 5 / math.sqrt(2 * 20000)).all()
