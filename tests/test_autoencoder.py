@@ -220,3 +220,34 @@ def test_inverse_transform_checks_code_width(digits):
     ae = Autoencoder(2, hidden=(8,), max_epochs=1, **FAST).fit(X[:100])
     with pytest.raises(ValueError, match="n_components=2"):
         ae.inverse_transform(np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("contractive", [0.0, 0.3])
+def test_training_objective_and_gradients_equal_the_plain_formula(contractive):
+    """Oracle for the fast path (closed-form Bernoulli log-density, the MLP Jacobian product):
+    the module's loss and its parameter gradients equal torch.autograd on the plain formula,
+    mean_b [-sum_d Bernoulli(sigmoid(l_bd)).log_prob(x_bd) + c ||J_f(x_b)||_F^2], with the
+    torch.distributions log_prob and autograd's full per-sample Jacobians."""
+    from latentzoo.neural.likelihoods import make_likelihood
+
+    torch.manual_seed(0)
+    ae = Autoencoder(3, hidden=(7, 5), activation="tanh", likelihood="bernoulli", contractive=contractive)
+    module = ae._build_module(6, make_likelihood("bernoulli")).double()
+    x = torch.rand(9, 6, dtype=torch.float64)
+    params = list(module.parameters())
+    loss = module(x).loss
+    g = torch.autograd.grad(loss, params, allow_unused=True)
+
+    logits = module.decoder(module.encoder(x))
+    rec = -torch.distributions.Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1)
+    enc = module.encoder
+    jac = torch.stack([torch.autograd.functional.jacobian(lambda v: enc(v.unsqueeze(0)).squeeze(0), xi,
+                                                          create_graph=True).pow(2).sum() for xi in x])
+    ref = (rec + contractive * jac).mean()
+    g_ref = torch.autograd.grad(ref, params, allow_unused=True)
+    torch.testing.assert_close(loss, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g, g_ref):
+        if b is None:
+            assert a is None or torch.all(a == 0)
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)

@@ -3,7 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from latentzoo.neural.jacobian import hutchinson_frobenius_sq, hutchinson_samples, jacobian_frobenius_sq, jacobian_mode
+from latentzoo.neural.jacobian import (ACTIVATION_DERIVATIVES, contractive_flop_ratio, hutchinson_frobenius_sq,
+                                       hutchinson_samples, jacobian_frobenius_sq, jacobian_mode, mlp_frobenius_sq,
+                                       mlp_layers)
 from latentzoo.neural.modules import ConvEncoder, mlp
 
 
@@ -43,7 +45,7 @@ def test_rifai_closed_form_for_sigmoid_layer():
     torch.testing.assert_close(jacobian_frobenius_sq(f, x), closed, rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("mode", ["rev", "fwd"])
+@pytest.mark.parametrize("mode", ["auto", "rev", "fwd"])
 @pytest.mark.parametrize("name, f, x", list(_encoders()), ids=lambda v: v if isinstance(v, str) else "")
 def test_gradients_match_autograd_of_reference(name, f, x, mode):
     f = f.double()
@@ -74,6 +76,96 @@ def test_works_under_no_grad_and_mode_choice():
     assert jacobian_mode(784, 16) == "rev" and jacobian_mode(3, 16) == "fwd"
     with pytest.raises(ValueError, match="mode"):
         jacobian_frobenius_sq(f, x, mode="sideways")
+
+
+# ---------------------------------------------------------------- the explicit MLP product
+def _mlps():
+    """MLP encoders of every activation with a closed-form derivative, and odd layouts."""
+    torch.manual_seed(3)
+    for act in ACTIVATION_DERIVATIVES:
+        if act is nn.Identity:
+            continue
+        yield act.__name__, nn.Sequential(nn.Linear(6, 9), act(), nn.Linear(9, 7), act(), nn.Linear(7, 3))
+    yield "leaky-0.2", nn.Sequential(nn.Linear(6, 8), nn.LeakyReLU(0.2), nn.Linear(8, 2))
+    yield "elu-alpha-0.5", nn.Sequential(nn.Linear(6, 8), nn.ELU(0.5), nn.Linear(8, 2))
+    yield "softplus-beta-3", nn.Sequential(nn.Linear(6, 8), nn.Softplus(beta=3.0, threshold=1.0), nn.Linear(8, 2))
+    yield "identity", mlp([6, 5, 2], "identity")
+    yield "one-linear", nn.Sequential(nn.Linear(6, 3))
+    yield "sigmoid-code", nn.Sequential(nn.Linear(6, 5), nn.Tanh(), nn.Linear(5, 3), nn.Sigmoid())
+    yield "act-first", nn.Sequential(nn.Tanh(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+@pytest.mark.parametrize("gram", [None, False, True])
+@pytest.mark.parametrize("name, f", list(_mlps()), ids=lambda v: v if isinstance(v, str) else "")
+def test_mlp_product_matches_autograd_and_torch_func(name, f, gram):
+    """Oracles: the full per-sample Jacobians of torch.autograd.functional.jacobian and the
+    torch.func path (mode="rev"): the norms, the code and the parameter gradients (the
+    penalty trains), with the product J = A W_1 and with the Gram identity."""
+    f = f.double()
+    x = torch.randn(5, 6, dtype=torch.float64) * 2
+    layers = mlp_layers(f)
+    assert layers is not None
+    got, h = mlp_frobenius_sq(layers, x, return_output=True, gram=gram)
+    torch.testing.assert_close(got, _reference(f, x), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(got, jacobian_frobenius_sq(f, x, mode="rev"), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(h, f(x))
+    params = list(f.parameters())
+    weights = torch.linspace(0.5, 1.5, len(x), dtype=torch.float64)
+    g = torch.autograd.grad((weights * mlp_frobenius_sq(layers, x, gram=gram)).sum(), params, allow_unused=True)
+    g_ref = torch.autograd.grad((weights * _reference(f, x, create_graph=True)).sum(), params, allow_unused=True)
+    for a, b in zip(g, g_ref):
+        if b is None or torch.all(b == 0):  # e.g. the last bias: the Jacobian does not depend on it
+            assert a is None or torch.all(a == 0)
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("gram", [False, True])
+def test_mlp_product_with_respect_to_the_data_columns_only(gram):
+    """n_wrt: the encoder reads (B, 2D) (data then a missing-value indicator); the norm is of
+    the Jacobian's first D columns (oracle: the sliced autograd Jacobian)."""
+    torch.manual_seed(4)
+    f = mlp([8, 6, 2], "tanh").double()
+    x = torch.randn(3, 8, dtype=torch.float64)
+    J = torch.stack([torch.autograd.functional.jacobian(lambda v: f(v.unsqueeze(0)).squeeze(0), xi) for xi in x])
+    got = mlp_frobenius_sq(mlp_layers(f), x, n_wrt=4, gram=gram)
+    torch.testing.assert_close(got, J[..., :4].pow(2).sum((1, 2)))
+
+
+def test_only_plain_mlps_take_the_product_path():
+    class Doubled(nn.Sequential):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    assert mlp_layers(mlp([4, 3, 2], "relu")) is not None
+    assert mlp_layers(ConvEncoder((8, 8), 3)) is None
+    assert mlp_layers(nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True), nn.Linear(3, 2))) is None
+    assert mlp_layers(nn.Sequential(nn.Linear(4, 3), nn.GELU(approximate="tanh"), nn.Linear(3, 2))) is None
+    assert mlp_layers(nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3), nn.Linear(3, 2))) is None
+    assert mlp_layers(Doubled(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))) is None
+    f = Doubled(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()  # the torch.func path still applies
+    x = torch.randn(3, 4, dtype=torch.float64)
+    torch.testing.assert_close(jacobian_frobenius_sq(f, x), _reference(f, x))
+
+
+@pytest.mark.parametrize("q", [2, 8])
+def test_flop_ratio_counts_the_matrix_products_of_a_contractive_step(q):
+    """Oracle: torch's FlopCounterMode over the forward and backward of the autoencoder's
+    training objective, with and without the exact penalty (784-512-256-q, batch 128)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from latentzoo import Autoencoder
+    from latentzoo.neural.likelihoods import make_likelihood
+
+    x = torch.rand(128, 784)
+    flops = {}
+    for c in (0.0, 0.1):
+        module = Autoencoder(q, hidden=(512, 256), likelihood="bernoulli", contractive=c, device="cpu")._build_module(
+            784, make_likelihood("bernoulli"))
+        with FlopCounterMode(display=False) as counter:
+            module(x).loss.backward()
+        flops[c] = counter.get_total_flops()
+    assert flops[0.1] / flops[0.0] == pytest.approx(contractive_flop_ratio([784, 512, 256, q], 128), rel=0.01)
 
 
 # ---------------------------------------------------------------- Hutchinson estimator
