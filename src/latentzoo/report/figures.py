@@ -61,6 +61,12 @@ def _plots():
     return plots
 
 
+def _panels():
+    from . import panels
+
+    return panels
+
+
 def _sub(X, y, n: int, seed: int):
     idx = np.random.default_rng(seed).permutation(len(X))[:n]
     return X[idx], (None if y is None else y[idx])
@@ -212,37 +218,11 @@ def _drivers(comp):
 
 
 def _samples(comp):
-    models = _with(comp, lambda m: m.has_prior)
-    if not models:
-        return [NotApplicable("samples.png", "samples: no model here has a generative prior (PPCA and the "
-                              "VAEs do)")]
-    seed = comp.setup.get("seed", 0)
-    kinds = {"decoder means E[x|z]": True, "full draws x ~ p(x|z)": False}
-    panels = {(n, label): (m, mean) for n, m in models.items() for label, mean in kinds.items()}
-
-    def draw(key, pair, ax):
-        (name, label), (m, mean) = key, pair
-        _plots().samples(m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, mean=mean,
-                         title=f"{name}: {label}", feature_names=comp.meta.get("columns"), **_value_range(comp))
-
-    return [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
-             "means E[x|z] (left) and full draws x ~ p(x|z) with the observation noise (right).",
-             lambda: _panel_grid(panels, lambda k, v, ax: draw(k, v, ax), max_cols=4))]
-
-
-def _interp_pair(comp):
-    X, y = comp.X_test, comp.y_test
-    if y is not None and len(np.unique(y)) > 1:
-        j = int(np.flatnonzero(y != y[0])[0])
-        return X[0], X[j]
-    return X[0], X[len(X) // 2]
+    return _panels().samples_section(comp)
 
 
 def _interpolations(comp):
-    x_a, x_b = _interp_pair(comp)
-    return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
-             lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape,
-                                             feature_names=comp.meta.get("columns")))]
+    return _panels().interpolations_section(comp)
 
 
 def _objective(model) -> str:

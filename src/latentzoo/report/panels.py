@@ -1,0 +1,227 @@
+"""The report's figures whose panels are compared: prior samples and interpolations.
+
+Samples: per generative model a row, the same held-out rows first (the reference), then
+the decoder means E[x|z] and the full draws x ~ p(x|z) of the same prior draws.
+Interpolations: every model's decoded path between the same two held-out points.
+
+**Wide tables**: one feature set and one colour scale for all panels.
+
+On a table of thousands of features a heatmap shows a few of them. Panels meant to be
+compared (each model's decoder means and full draws, every model's interpolation) must
+show the *same* features on the *same* colour scale, or a reader compares different
+genes. :func:`shown_features` picks them once, from the training data: the features with
+the most variance along the data's leading principal axes (their structured variance;
+on standardised data every raw variance is 1 and would not choose). Every panel colours
+a value by its distance from the feature's training mean in training standard deviations
+(``(x - m_j) / s_j``, clipped at :data:`Z_RANGE`), so features of different scales read
+alike and a model whose samples have the wrong scale stands out.
+
+Features are rows (their names horizontal, readable), samples or interpolation steps are
+columns, and the panels share the rows; a panel of real rows comes first as the reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .figures import NotApplicable, _panel_grid, _plots, _sub, _value_range, _wide_table, _with
+
+__all__ = ["samples_section", "interpolations_section", "shown_features", "FeatureScale", "heatmap_grid",
+           "samples_figure", "interpolation_figure", "N_SHOWN", "Z_RANGE"]
+
+#: features shown in the heatmaps of a wide table
+N_SHOWN = 20
+#: principal axes whose variance ranks the features
+N_AXES = 5
+#: colour range in training standard deviations from the feature's mean
+Z_RANGE = 3.0
+#: training rows used to rank the features at most
+MAX_ROWS = 5000
+#: what the heatmaps of a wide table show (captions)
+SHOWN_WORDS = (f"rows: the same {N_SHOWN} features in every panel, those with the most variance along the "
+               f"training data's first {N_AXES} principal axes; colour: standard deviations from each feature's "
+               "training mean.")
+
+
+# ---------------------------------------------------------------------- section builders
+def samples_section(comp):
+    """The "Samples from the prior" figure: wide tables as heatmaps, images as image grids."""
+    models = _with(comp, lambda m: m.has_prior)
+    if not models:
+        return [NotApplicable("samples.png", "samples: no model here has a generative prior (PPCA and the "
+                              "VAEs do)")]
+    seed = comp.setup.get("seed", 0)
+    if _wide_table(comp):
+        return [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
+                 f"means E[x|z] (middle) and full draws x ~ p(x|z) with the observation noise (right), beside "
+                 f"16 held-out rows (left); {SHOWN_WORDS}",
+                 lambda: samples_figure(comp, models, seed))]
+    kinds = {"decoder means E[x|z]": True, "full draws x ~ p(x|z)": False}
+    images = comp.image_shape is not None
+    real = _sub(comp.X_test, None, 16, seed)[0] if images else None
+    panels = {}
+    for i, (n, m) in enumerate(models.items()):
+        if images:  # each row starts with the same 16 held-out images, the reference
+            panels[(f"held-out data{' ' * i}", "")] = (None, None)
+        panels.update({(n, label): (m, mean) for label, mean in kinds.items()})
+
+    def draw(key, pair, ax):
+        (name, label), (m, mean) = key, pair
+        if m is None:
+            _plots().image_grid(real, ax=ax, image_shape=comp.image_shape, title=f"{len(real)} held-out images",
+                                **_value_range(comp))
+            return
+        _plots().samples(m, n=16, image_shape=comp.image_shape, random_state=seed, ax=ax, mean=mean,
+                         title=f"{name}: {label}", feature_names=comp.meta.get("columns"), **_value_range(comp))
+
+    where = "16 held-out images (left), the decoder means E[x|z] (middle) and full draws x ~ p(x|z) with the " \
+        "observation noise (right)" if images else "the decoder means E[x|z] (left) and full draws x ~ p(x|z) " \
+        "with the observation noise (right)"
+    return [("samples.png", f"Every generative model, the same 16 prior draws z ~ N(0, I) twice: {where}.",
+             lambda: _panel_grid(panels, lambda k, v, ax: draw(k, v, ax), max_cols=3 if images else 4))]
+
+
+def _interp_pair(comp):
+    X, y = comp.X_test, comp.y_test
+    if y is not None and len(np.unique(y)) > 1:
+        j = int(np.flatnonzero(y != y[0])[0])
+        return X[0], X[j]
+    return X[0], X[len(X) // 2]
+
+
+def interpolations_section(comp):
+    """The "Interpolations" figure, between two held-out points (of different labels when there are labels)."""
+    x_a, x_b = _interp_pair(comp)
+    if _wide_table(comp):
+        return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points "
+                 f"(left: the two inputs; t = 0 to 1 left to right); {SHOWN_WORDS}",
+                 lambda: interpolation_figure(comp, x_a, x_b, steps=10))]
+    return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
+             lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape,
+                                             feature_names=comp.meta.get("columns")))]
+
+
+# ---------------------------------------------------------------------- wide tables
+def shown_features(X_train, n: int = N_SHOWN, *, n_axes: int = N_AXES, random_state=0) -> np.ndarray:
+    """Indices of the ``n`` features with the most variance along the first ``n_axes``
+    principal axes of ``X_train``, most first.
+
+    With ``X - m = U S V^T`` (``N`` rows) the variance of feature ``j`` along the first
+    ``k`` axes is ``sum_{a<k} S_a^2 V_{aj}^2 / N``: the part of its variance the data's
+    main directions of variation explain. Missing values are filled by column means.
+    """
+    from ..data.missing import fill_column_means
+
+    X = np.asarray(X_train, dtype=np.float64)
+    if len(X) > MAX_ROWS:
+        X = X[np.sort(np.random.default_rng(random_state).choice(len(X), MAX_ROWS, replace=False))]
+    X = fill_column_means(X) if np.isnan(X).any() else X
+    C = X - X.mean(axis=0)
+    _, s, Vt = np.linalg.svd(C, full_matrices=False)  # (N, r), (r,), (r, D)
+    k = min(int(n_axes), len(s))
+    score = ((s[:k, None] * Vt[:k]) ** 2).sum(axis=0) / len(X)  # (D,) variance along the k axes
+    return np.argsort(-score, kind="stable")[: min(int(n), X.shape[1])]
+
+
+class FeatureScale:
+    """``(x - m_j) / s_j`` for the shown features, ``m``/``s`` the training mean and sd."""
+
+    def __init__(self, X_train, cols):
+        X = np.asarray(X_train, dtype=np.float64)[:, cols]
+        self.cols = np.asarray(cols)
+        self.mean = np.nanmean(X, axis=0)
+        sd = np.nanstd(X, axis=0)
+        self.sd = np.where(sd > 0, sd, 1.0)  # a constant feature: its deviations in raw units
+
+    def __call__(self, A) -> np.ndarray:
+        """``(n_rows, n_shown)``: the shown features of the rows of ``A``, standardised."""
+        return (np.asarray(A, dtype=np.float64)[:, self.cols] - self.mean) / self.sd
+
+
+def heatmap_grid(panels: dict, scale: FeatureScale, names, *, xlabel: str, ncols: int, xticks=None,
+                 title: str | None = None, panel_width: float = 2.6, axis_of: dict | None = None):
+    """One heatmap per panel (``title -> rows x all features``), features as rows shared by all.
+
+    ``None`` for a panel leaves its cell empty. ``xlabel`` and ``xticks`` (``(positions,
+    labels)``, default none) describe every panel's columns, except the panels named in
+    ``axis_of`` (``title -> (xlabel, xticks)``). One colour bar for all, in training sds.
+    """
+    axis_of = axis_of or {}
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(panels) // ncols)
+    height = 0.12 * len(scale.cols) + 0.9
+    fig, axes = plt.subplots(rows, ncols, figsize=(panel_width * ncols + 2.6, height * rows + 0.5),
+                             layout="constrained", squeeze=False)
+    im = None
+    for ax, (label, A) in zip(axes.ravel(), panels.items()):
+        if A is None:
+            ax.set_visible(False)
+            continue
+        im = ax.imshow(scale(A).T, aspect="auto", cmap="RdBu_r", vmin=-Z_RANGE, vmax=Z_RANGE,
+                       interpolation="nearest")  # (features, columns)
+        ax.set_title(label, fontsize=9)
+        xl, xt = axis_of.get(label, (xlabel, xticks))
+        ax.set_xlabel(xl, fontsize=8)
+        if xt is None:
+            ax.set_xticks([])
+        else:
+            ax.set_xticks(*xt, fontsize=7)
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    for row in axes:  # feature names on the first panel of each row (every panel has the same rows)
+        first = next((ax for ax in row if ax.get_visible()), None)
+        if first is not None:
+            first.set_yticks(np.arange(len(scale.cols)), [str(names[j]) for j in scale.cols], fontsize=7)
+    fig.colorbar(im, ax=axes.ravel().tolist(), extend="both", shrink=min(1.0, 6.0 / (height * rows + 0.5)),
+                 label="(value - training mean) / training sd")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _scale_and_names(comp):
+    from ..plots.features import feature_labels
+
+    X = comp.X_train if comp.X_train is not None else comp.X_test
+    cols = shown_features(X, random_state=comp.setup.get("seed", 0))
+    return FeatureScale(X, cols), feature_labels(comp.meta.get("columns"), X.shape[1])
+
+
+def _draw(model, n: int, seed: int, mean: bool) -> np.ndarray:
+    import inspect
+
+    kw = {"mean": mean} if "mean" in inspect.signature(model.sample).parameters else {}
+    return np.asarray(model.sample(n, random_state=seed, **kw), dtype=np.float64)
+
+
+def samples_figure(comp, models: dict, seed: int, n: int = 16):
+    """Per generative model a row: ``n`` held-out rows (the same in every row, the
+    reference), the decoder means E[x|z] and the full draws x ~ p(x|z) of the same ``n``
+    prior draws z."""
+    scale, names = _scale_and_names(comp)
+    real = comp.X_test[np.sort(np.random.default_rng(seed).permutation(len(comp.X_test))[:n])]
+    panels, axis_of = {}, {}
+    for i, (name, m) in enumerate(models.items()):
+        key = f"held-out data ({len(real)} rows)" + " " * i  # one panel per row, the same rows
+        panels[key], axis_of[key] = real, ("held-out row", None)
+        panels[f"{name}: decoder means E[x|z]"] = _draw(m, n, seed, True)
+        panels[f"{name}: full draws x ~ p(x|z)"] = _draw(m, n, seed, False)
+    return heatmap_grid(panels, scale, names, xlabel="prior draw", ncols=3, axis_of=axis_of,
+                        title=f"{n} prior draws per model, the same features and colour scale in every panel")
+
+
+def interpolation_figure(comp, x_a, x_b, steps: int = 10):
+    """The two inputs, then per model the decoded path ``(1 - t) z_a + t z_b`` (t = 0..1 left to right)."""
+    from ..plots.images import _path
+
+    scale, names = _scale_and_names(comp)
+    ends = np.vstack([np.ravel(x_a), np.ravel(x_b)])
+    panels = {"the two inputs": ends}
+    panels.update({name: _path(m, x_a, x_b, steps) for name, m in comp.models.items()})
+    ncols = min(4, len(panels))
+    return heatmap_grid(panels, scale, names, xlabel="t = 0 \u2192 1", ncols=ncols, panel_width=2.2,
+                        xticks=([0, steps - 1], ["0", "1"]),
+                        axis_of={"the two inputs": ("input", ([0, 1], ["a", "b"]))},
+                        title=f"Decoded interpolation ({steps} steps), the same features and colour scale "
+                              "in every panel")

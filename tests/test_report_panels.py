@@ -1,0 +1,111 @@
+"""Report panels meant to be compared: on wide tables every heatmap shows the same features
+(chosen once from the training data) on one colour scale; figures stay a readable size."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import html
+
+import numpy as np
+import pytest
+
+from latentzoo.experiment import run_comparison
+from latentzoo.report import write_report
+from latentzoo.report.panels import (N_SHOWN, SHOWN_WORDS, Z_RANGE, FeatureScale, heatmap_grid,
+                                     interpolation_figure, samples_figure, shown_features)
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+FAST = dict(epochs=2, hidden=(16,), n_importance=20, progress=False)
+
+
+def _planted(rng, n=400, d=120):
+    """Unit A drives features A (weight 3), unit B features B (1.5); the rest is noise."""
+    a, b = [7, 19, 33, 41, 52], [3, 12, 25, 38, 57]
+    W = np.zeros((2, d))
+    W[0, a], W[1, b] = 3.0, 1.5
+    return rng.normal(size=(n, 2)) @ W + 0.3 * rng.normal(size=(n, d)), a + b
+
+
+def test_shown_features_are_the_planted_drivers_even_on_standardised_data():
+    X, drivers = _planted(np.random.default_rng(0))
+    assert set(shown_features(X, n=10)) == set(drivers)
+    Xs = (X - X.mean(axis=0)) / X.std(axis=0)  # every raw variance 1: variance alone could not choose
+    assert set(shown_features(Xs, n=10)) == set(drivers)
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory):
+    X, _ = _planted(np.random.default_rng(1), n=150)
+    names = [f"GENE{j:03d}" for j in range(X.shape[1])]
+    path = tmp_path_factory.mktemp("wide") / "wide.csv"
+    np.savetxt(path, X, delimiter=",", header=",".join(names), comments="", fmt="%.6g")
+    comp = run_comparison(str(path), ["pca", "ppca", "vae"], seed=0, **FAST)
+    return comp, names
+
+
+def _heatmaps(fig):
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_images()]
+
+
+def _standardised(comp, A, cols):
+    T = comp.X_train[:, cols]
+    return (A[:, cols] - T.mean(axis=0)) / T.std(axis=0)
+
+
+def test_samples_of_a_wide_table_share_one_feature_set_and_colour_scale(wide):
+    comp, names = wide
+    cols = shown_features(comp.X_train)
+    models = {n: m for n, m in comp.models.items() if m.has_prior}
+    fig = samples_figure(comp, models, seed=0)
+    axes = _heatmaps(fig)
+    assert len(axes) == 3 * len(models)  # held-out rows, means, full draws per model
+    for row in range(len(models)):  # the names on the first panel of each row, the same every time
+        first = axes[3 * row]
+        assert [t.get_text() for t in first.get_yticklabels()] == [names[j] for j in cols]
+    for ax in axes:
+        assert ax.get_images()[0].get_clim() == (-Z_RANGE, Z_RANGE)
+        assert ax.get_images()[0].get_array().shape == (N_SHOWN, 16)
+    by_title = {ax.get_title(): ax.get_images()[0].get_array() for ax in axes}
+    ppca = comp.models["ppca"]
+    for kind, mean in (("decoder means E[x|z]", True), ("full draws x ~ p(x|z)", False)):
+        expected = _standardised(comp, ppca.sample(16, random_state=0, mean=mean), cols).T
+        np.testing.assert_allclose(by_title[f"ppca: {kind}"], expected, rtol=1e-5, atol=1e-5)  # float32 data
+    # the reference panel: held-out rows, on the same scale
+    real = by_title["held-out data (16 rows)"].T
+    held_out = _standardised(comp, comp.X_test, cols)
+    assert all(np.isclose(held_out, r, rtol=1e-5, atol=1e-5).all(axis=1).any() for r in real)
+
+
+def test_interpolations_of_a_wide_table_share_the_features_and_stay_small(wide):
+    comp, names = wide
+    cols = shown_features(comp.X_train)
+    x_a, x_b = comp.X_test[0], comp.X_test[1]
+    fig = interpolation_figure(comp, x_a, x_b, steps=10)
+    by_title = {ax.get_title(): ax.get_images()[0].get_array() for ax in _heatmaps(fig)}
+    assert set(by_title) == {"the two inputs", "pca", "ppca", "vae"}
+    np.testing.assert_allclose(by_title["the two inputs"], _standardised(comp, np.vstack([x_a, x_b]), cols).T,
+                               rtol=1e-5, atol=1e-5)
+    pca = comp.models["pca"]
+    Z = pca.transform(np.vstack([x_a, x_b]))
+    t = np.linspace(0, 1, 10)[:, None]
+    path = pca.inverse_transform((1 - t) * Z[0] + t * Z[1])  # decoded straight latent line
+    np.testing.assert_allclose(by_title["pca"], _standardised(comp, path, cols).T, rtol=1e-5, atol=1e-5)  # float32 data
+    assert fig.get_size_inches()[1] < 5  # one row of four panels
+
+
+def test_seven_models_fit_a_readable_figure():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 400))
+    scale = FeatureScale(X, shown_features(X))
+    panels = {f"model {k}": rng.normal(size=(10, 400)) for k in range(8)}
+    fig = heatmap_grid(panels, scale, [f"g{j}" for j in range(400)], xlabel="t", ncols=4)
+    w, h = fig.get_size_inches()
+    assert h < 8 and w < 14  # two rows of four (the old layout: one stacked row per model, 19 inches)
+
+
+def test_the_report_says_which_features_its_heatmaps_show(wide, tmp_path):
+    comp, _ = wide
+    page = write_report(comp, tmp_path / "rep").read_text()
+    assert page.count(html.escape(SHOWN_WORDS)) == 4  # samples and interpolations: alt text and caption
+    assert "could not be drawn" not in page
