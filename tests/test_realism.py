@@ -95,6 +95,8 @@ def test_two_draws_of_one_distribution_score_the_null_expectation(draw, n):
     accs = np.array([two_sample_accuracy(draw(rng, n), draw(rng, n), random_state=r) for r in range(12)])
     se = accs.std(ddof=1) / np.sqrt(len(accs))
     assert abs(accs.mean() - _null_expectation(n)) < 4 * se + 0.01
+    # the spread the report quotes, 0.5 / sqrt(2n) (binomial), is the right size
+    assert 0.5 < accs.std(ddof=1) / (0.5 / np.sqrt(2 * n)) < 1.6
 
 
 def test_a_moment_matched_gaussian_is_told_from_non_gaussian_data(digits):

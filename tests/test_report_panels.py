@@ -107,5 +107,25 @@ def test_seven_models_fit_a_readable_figure():
 def test_the_report_says_which_features_its_heatmaps_show(wide, tmp_path):
     comp, _ = wide
     page = write_report(comp, tmp_path / "rep").read_text()
-    assert page.count(html.escape(SHOWN_WORDS)) == 4  # samples and interpolations: alt text and caption
+    assert page.count(html.escape(SHOWN_WORDS)) == 6  # samples, reconstructions, interpolations: alt and caption
     assert "could not be drawn" not in page
+    n = min(len(comp.X_test), 500)
+    assert f"With {n} points a side, chance alone moves the accuracy by about &plusmn;{0.5 / np.sqrt(2 * n):.2f}" in page
+
+
+def test_reconstructions_of_a_wide_table_share_the_features(wide):
+    from latentzoo.report.panels import reconstruction_heatmaps
+
+    comp, names = wide
+    cols = shown_features(comp.X_train)
+    fig = reconstruction_heatmaps(comp)[2]()
+    axes = _heatmaps(fig)
+    by_title = {ax.get_title(): ax.get_images()[0].get_array() for ax in axes}
+    assert set(by_title) == {"held-out data (16 rows)", "pca", "ppca", "vae"}
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == [names[j] for j in cols]
+    real_cols = by_title["held-out data (16 rows)"].T  # (16, shown): standardised held-out rows
+    held_out = _standardised(comp, comp.X_test, cols)
+    rows = [int(np.flatnonzero(np.isclose(held_out, r, rtol=1e-5, atol=1e-5).all(axis=1))[0]) for r in real_cols]
+    pca = comp.models["pca"]
+    R = pca.inverse_transform(pca.transform(comp.X_test[rows]))  # the same rows, reconstructed
+    np.testing.assert_allclose(by_title["pca"], _standardised(comp, R, cols).T, rtol=1e-5, atol=1e-5)

@@ -98,7 +98,8 @@ def regularity_figure(comp: Comparison):
                  "apart)", fontsize=9)
     a2.bar(x, [np.nan if v is None else v for v in smooth], color="#ff7f0e")
     a2.axhline(1.0, color="k", ls="--", lw=1, label="straight path")
-    a2.legend(loc="upper left", fontsize=8)
+    a2.set_ylim(0, max(1.3, 1.15 * max((v for v in smooth if v is not None), default=1.0)))
+    a2.legend(loc="upper center", fontsize=8, frameon=False)
     a2.set_title("interpolation smoothness: path length / endpoint distance\n(1 = straight)", fontsize=9)
     for ax in (a1, a2):
         ax.set_xticks(x, names, rotation=30, ha="right")
@@ -200,7 +201,8 @@ def _reconstructions(comp):
         X, _ = _sub(comp.X_test, comp.y_test, 300, comp.setup.get("seed", 0))
         return [("reconstructions.png", f"Observed vs reconstructed values of {len(X)} held-out samples (every "
                  "feature; the dashed line is a perfect reconstruction; R\u00b2 over the observed entries)",
-                 lambda: _plots().reconstructions(comp.models, X, n=len(X)))]
+                 lambda: _plots().reconstructions(comp.models, X, n=len(X))),
+                _panels().reconstruction_heatmaps(comp)]
     X, _ = _sub(comp.X_test, comp.y_test, 8, comp.setup.get("seed", 0))
     return [("reconstructions.png", "Held-out inputs (top row) and each model's reconstruction",
              lambda: _plots().reconstructions(comp.models, X, n=len(X), image_shape=comp.image_shape))]

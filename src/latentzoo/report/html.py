@@ -159,8 +159,13 @@ def _metrics_table(comp: Comparison) -> str:
     explain = "".join(f"<dt>{_e(h)}</dt><dd>{_e(METRICS.get(k, ''))}</dd>" for k, h, _ in _columns(comp.summary))
     ref = ""
     if comp.realism_reference is not None:
+        from ..realism import MAX_POINTS
+
+        n = min(int(comp.setup.get("n_test", len(comp.X_test))), MAX_POINTS)
         ref = (f"<p class='small'>Reference for sample realism: the same test between the held-out data and "
-               f"as many training examples (real against real) reads {_fmt(comp.realism_reference)}.</p>")
+               f"as many training examples (real against real) reads {_fmt(comp.realism_reference)}. With {n} "
+               f"points a side, chance alone moves the accuracy by about &plusmn;{0.5 / np.sqrt(2 * n):.2f} "
+               f"(one binomial sd, 0.5 / sqrt(2n)).</p>")
     lik = comp.setup.get("likelihood_reason")
     lik = f"<p class='small'>Likelihood policy: {_e(lik)}.</p>" if lik else ""
     return (''.join(tables) + f"<p class='small'>{marking} IS = importance-sampled with k proposals. "

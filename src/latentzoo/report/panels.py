@@ -25,7 +25,7 @@ import numpy as np
 
 from .figures import NotApplicable, _panel_grid, _plots, _sub, _value_range, _wide_table, _with
 
-__all__ = ["samples_section", "interpolations_section", "shown_features", "FeatureScale", "heatmap_grid",
+__all__ = ["samples_section", "interpolations_section", "reconstruction_heatmaps", "shown_features", "FeatureScale", "heatmap_grid",
            "samples_figure", "interpolation_figure", "N_SHOWN", "Z_RANGE"]
 
 #: features shown in the heatmaps of a wide table
@@ -98,6 +98,24 @@ def interpolations_section(comp):
     return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
              lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape,
                                              feature_names=comp.meta.get("columns")))]
+
+
+def reconstruction_heatmaps(comp, n: int = 16):
+    """Wide tables: the same ``n`` held-out rows and every model's reconstruction of them."""
+    seed = comp.setup.get("seed", 0)
+
+    def draw():
+        scale, names = _scale_and_names(comp)
+        real = comp.X_test[np.sort(np.random.default_rng(seed).permutation(len(comp.X_test))[:n])]
+        panels = {f"held-out data ({len(real)} rows)": real}
+        panels.update({name: np.asarray(m.inverse_transform(m.transform(real)), dtype=np.float64)
+                       for name, m in comp.models.items()})
+        return heatmap_grid(panels, scale, names, xlabel="held-out row", ncols=min(4, len(panels)),
+                            panel_width=2.2, title="Held-out rows and their reconstructions, the same features "
+                                                   "and colour scale in every panel")
+
+    return ("reconstruction_heatmaps.png", f"{n} held-out rows (first panel) and each model's reconstruction "
+            f"decode(encode(x)) of them; {SHOWN_WORDS}", draw)
 
 
 # ---------------------------------------------------------------------- wide tables
