@@ -129,3 +129,18 @@ def test_reconstructions_of_a_wide_table_share_the_features(wide):
     pca = comp.models["pca"]
     R = pca.inverse_transform(pca.transform(comp.X_test[rows]))  # the same rows, reconstructed
     np.testing.assert_allclose(by_title["pca"], _standardised(comp, R, cols).T, rtol=1e-5, atol=1e-5)
+
+
+def test_image_samples_start_each_row_with_held_out_images():
+    from latentzoo.plots import tile_images
+    from latentzoo.report.panels import samples_section
+
+    comp = run_comparison("digits", ["pca", "ppca"], n_samples=200, seed=0, **FAST)
+    fig = samples_section(comp)[0][2]()
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown] == ["16 held-out images", "ppca: decoder means E[x|z]",
+                                                "ppca: full draws x ~ p(x|z)"]
+    tiled = shown[0].get_images()[0].get_array()
+    # the reference panel tiles 16 held-out rows of the data
+    idx = np.random.default_rng(0).permutation(len(comp.X_test))[:16]
+    np.testing.assert_allclose(tiled, tile_images(comp.X_test[idx], 4, image_shape=comp.image_shape))

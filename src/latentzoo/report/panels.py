@@ -163,8 +163,9 @@ def heatmap_grid(panels: dict, scale: FeatureScale, names, *, xlabel: str, ncols
     labels)``, default none) describe every panel's columns, except the panels named in
     ``axis_of`` (``title -> (xlabel, xticks)``). One colour bar for all, in training sds.
     """
-    axis_of = axis_of or {}
     import matplotlib.pyplot as plt
+
+    axis_of = axis_of or {}
 
     rows = -(-len(panels) // ncols)
     height = 0.12 * len(scale.cols) + 0.9
