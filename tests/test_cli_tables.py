@@ -113,3 +113,47 @@ def test_header_and_id_options(capsys, tmp_path):
     code, _, err = _run(capsys, ["fit", "pca", str(tmp_path / "i.csv"), "--id-column", "nope", "--out",
                                  str(tmp_path / "d")])
     assert code == 1 and "id_column 'nope' is not a column" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("model", ["pca", "ae"])
+def test_fit_sets_feature_names_from_the_header_and_the_saved_model_keeps_them(capsys, tmp_path, model):
+    rng = np.random.default_rng(1)
+    header = ["TP53", "BRCA1", "7157", "EGFR", "MYC"]
+    X = rng.normal(size=(40, 5))
+    (tmp_path / "g.csv").write_text("id," + ",".join(header) + "\n"
+                                    + "".join(f"S{i}," + ",".join(f"{v:.5f}" for v in row) + "\n"
+                                              for i, row in enumerate(X)))
+    extra = ["--max_epochs", "2", "--hidden", "(4,)"] if model == "ae" else []
+    code, _, err = _run(capsys, ["fit", model, str(tmp_path / "g.csv"), "--out", str(tmp_path / "m"),
+                                 "--n_components", "2", *extra])
+    assert code == 0, err
+    est = latentzoo.load(tmp_path / "m" / "model.safetensors")
+    assert list(est.feature_names_in_) == header  # the CSV's header, in order (the ID column is not a feature)
+    prefix = type(est).__name__.lower()
+    assert list(est.get_feature_names_out()) == [f"{prefix}0", f"{prefix}1"]
+    assert list(est.get_feature_names_out(header)) == [f"{prefix}0", f"{prefix}1"]
+    with pytest.raises(ValueError, match="input_features is not equal to feature_names_in_"):
+        est.get_feature_names_out(header[::-1])
+    # the CLI passes arrays in the checked column order: no scikit-learn feature-name warning
+    code, out, err = _run(capsys, ["encode", str(tmp_path / "m"), str(tmp_path / "g.csv"), "--out",
+                                   str(tmp_path / "z.csv")])
+    assert code == 0 and "feature names" not in err, err
+    assert (tmp_path / "z.csv").read_text().splitlines()[1].startswith("S0,")  # row IDs kept
+    # a table whose columns differ from the model's: one line naming the column
+    (tmp_path / "h.csv").write_text("id," + ",".join(header[::-1]) + "\n"
+                                    + "".join(f"S{i}," + ",".join(f"{v:.5f}" for v in row) + "\n"
+                                              for i, row in enumerate(X)))
+    code, _, err = _run(capsys, ["evaluate", str(tmp_path / "m"), str(tmp_path / "h.csv")])
+    assert code == 1 and "column 0 is 'MYC', the model's is 'TP53'" in err and "Traceback" not in err
+
+
+def test_compare_models_carry_the_feature_names(capsys, tmp_path, table):
+    path, _, _ = table
+    out_dir = tmp_path / "rep"
+    code, _, err = _run(capsys, ["compare", str(path), "--label-column", "age", "--models", "ppca",
+                                 "--out", str(out_dir)])
+    assert code == 0, err
+    stored = sorted((out_dir / "runs").glob("*/model.safetensors"))
+    assert stored and all(list(latentzoo.load(p).feature_names_in_) == [f"GENE{j}" for j in range(12)]
+                          for p in stored)
+    assert "does not have valid feature names" not in err

@@ -18,16 +18,22 @@ from latentzoo.data._memory import MMAP_FRACTION, available_memory, mmap_thresho
 _PROBE = Path(__file__).parents[1] / "benchmarks" / "memory_probe.py"
 
 
-def _fit_peak(tmp_path, data, out, threshold) -> int:
+def _peak(argv, threshold, tmpdir=None) -> int:
+    """Peak anonymous memory (bytes above the imports) of one CLI command, run by the probe
+    (``tmpdir``: its temporary files' folder)."""
     env = {**os.environ, "LATENTZOO_MMAP_BYTES": str(threshold), "OMP_NUM_THREADS": "1",
+           **({"TMPDIR": str(tmpdir)} if tmpdir else {}),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    argv = ["fit", "vae", str(data), "--out", str(out), "--max_epochs", "1", "--hidden", "(16,)",
-            "--batch_size", "1024", "--validation_fraction", "0.0", "--likelihood", "gaussian"]
-    res = subprocess.run([sys.executable, str(_PROBE), *argv], capture_output=True, text=True, env=env,
+    res = subprocess.run([sys.executable, str(_PROBE), *map(str, argv)], capture_output=True, text=True, env=env,
                          timeout=600)
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("PEAK")]
     assert line and line[0].endswith("CODE 0"), res.stdout + res.stderr
     return int(line[0].split()[1])
+
+
+def _fit_peak(tmp_path, data, out, threshold) -> int:
+    return _peak(["fit", "vae", data, "--out", out, "--max_epochs", "1", "--hidden", "(16,)",
+                  "--batch_size", "1024", "--validation_fraction", "0.0", "--likelihood", "gaussian"], threshold)
 
 
 def test_threshold_is_a_fraction_of_available_memory_and_overridable(monkeypatch, tmp_path):
@@ -73,3 +79,46 @@ def test_cli_fit_of_a_file_above_the_threshold_keeps_memory_bounded(tmp_path):
     assert mapped_big - mapped_small < 0.25 * (big - small), (mapped_small, mapped_big)
     assert mapped_big < 0.75 * big, (mapped_big, big)
     assert loaded > 0.9 * small, loaded  # the same fit read into memory holds the data at least once
+
+
+def _streamed(run, small: int, big: int, *, below: float) -> tuple[int, int]:
+    """``run(name, threshold)`` -> peak on the mapped small and big files: (almost) the same
+    memory for three times the file, and below ``below`` bytes. Returns both peaks."""
+    mapped_small, mapped_big = run("small", small // 10), run("big", small // 10)
+    assert mapped_big - mapped_small < 0.25 * (big - small), (mapped_small, mapped_big)
+    assert mapped_big < below, (mapped_big, below)
+    return mapped_small, mapped_big
+
+
+def test_cli_evaluate_report_and_compare_of_a_file_above_the_threshold_keep_memory_bounded(tmp_path):
+    small = _write_npy(tmp_path / "small.npy", 24000, 500)  # 48 MB of float32
+    big = _write_npy(tmp_path / "big.npy", 72000, 500)      # 144 MB
+    from latentzoo.cli import main
+
+    tmp = tmp_path / "tmp"  # the commands' temporary files (preprocessed data, the splits' copies)
+    tmp.mkdir()
+    assert main(["fit", "pca", str(tmp_path / "small.npy"), "--out", str(tmp_path / "pca"), "--n_components", "2",
+                 "--preprocess", "standard"]) == 0  # preprocessing is replayed on the mapped file too
+
+    def evaluate(name, threshold):
+        return _peak(["evaluate", tmp_path / "pca", tmp_path / f"{name}.npy", "--json"], threshold, tmp)
+
+    def report(name, threshold):
+        return _peak(["report", tmp_path / "pca", tmp_path / f"{name}.npy", "--out", tmp_path / f"{name}.html"],
+                     threshold)
+
+    def compare(name, threshold):
+        return _peak(["compare", tmp_path / f"{name}.npy", "--models", "pca,ae", "--epochs", "1", "--hidden", "16",
+                      "--latent-dim", "2", "--out", tmp_path / f"cmp-{name}-{threshold}"], threshold, tmp)
+
+    _streamed(evaluate, small, big, below=0.5 * big)  # ~30 MB (imports of the metrics) whatever the file
+    assert evaluate("small", big * 10) > 0.9 * small  # read into memory: the probe sees the data
+    _streamed(report, small, big, below=0.75 * big)  # matplotlib's figures: ~70 MB whatever the file
+    _streamed(compare, small, big, below=big)  # two fits, the figures: ~105 MB whatever the file
+    assert not list(tmp.glob("latentzoo-*"))  # every temporary copy is removed
+    html = (tmp_path / "big.html").read_text()
+    assert "memory-mapped: the figures show a random subset of the rows (2000 of 72000 rows)" in html
+    metrics = json.loads((tmp_path / f"cmp-big-{small // 10}" / "metrics.json").read_text())
+    assert {r["model"] for r in metrics["runs"]} == {"pca", "ae"}
+    assert all(r["metrics"]["reconstruction_error"] is not None for r in metrics["runs"])
+    assert metrics["setup"]["n_test"] == 14400 and "2000 of 57600" in metrics["setup"]["figure_rows"]

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._validation import check_finite, validate_params
 
-__all__ = ["LatentModel", "latent_dim"]
+__all__ = ["LatentModel", "latent_dim", "name_features", "UNNAMED_INPUT_WARNING"]
 
 
 def latent_dim(model) -> int:
@@ -38,6 +38,25 @@ def latent_dim(model) -> int:
     if q is None:
         raise ValueError(f"cannot tell the latent dimension of {type(model).__name__} (no n_components)")
     return int(q)
+
+
+#: scikit-learn's warning when a model fitted with feature names is given a plain array (the CLI and
+#: the report pass arrays whose columns were checked against the names)
+UNNAMED_INPUT_WARNING = "X does not have valid feature names"
+
+
+def name_features(model, names) -> None:
+    """Set a fitted ``model``'s ``feature_names_in_`` to ``names`` (one string per input
+    feature), as scikit-learn's ``fit`` does from a DataFrame's columns; the data of a
+    fit on an array (or a memory map) read from a table, an ``.h5ad`` or a Parquet file
+    keep their names this way. ``names`` None leaves the model as it is.
+    """
+    if names is None:
+        return
+    names = [str(v) for v in names]
+    if len(names) != model.n_features_in_:
+        raise ValueError(f"{len(names)} feature names for a model of {model.n_features_in_} features")
+    model.feature_names_in_ = np.asarray(names, dtype=object)
 
 
 class LatentModel(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

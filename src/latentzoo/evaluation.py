@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .base import latent_dim
+from .data.blocks import map_rows, row_blocks, take_rows
 
 __all__ = [
     "METRICS", "LOG_LIKELIHOODS", "evaluate", "reconstruction_error", "log_likelihood",
@@ -95,13 +96,11 @@ def reconstruction_error(model, X, *, chunk_values: int = 2**19) -> float:
     Computed on row chunks of about ``chunk_values`` values (memory-mapped data are never
     read whole); missing entries (NaN) are left out of the sum (the observed coordinates only).
     """
-    total, n = 0.0, X.shape[0]
-    chunk_rows = max(1, chunk_values // max(1, X.shape[1]))
-    for i in range(0, n, chunk_rows):
-        x = np.asarray(X[i:i + chunk_rows], dtype=np.float64)
+    total = 0.0
+    for _, x in row_blocks(X, values=chunk_values, dtype=np.float64):
         d = x - np.asarray(model.inverse_transform(model.transform(x)), dtype=np.float64)
         total += float(np.nansum(d * d))
-    return total / n
+    return total / X.shape[0]
 
 
 # ---------------------------------------------------------------------- likelihood
@@ -115,15 +114,18 @@ class LikelihoodEstimator:
 
 
 def _importance_sampled(model, X, *, n_importance: int) -> dict:
-    ll = np.asarray(model.score_samples(X, n_importance=n_importance), dtype=np.float64)
-    elbo = np.asarray(model.elbo(X), dtype=np.float64)
-    return {"log_likelihood": float(ll.mean()), "log_likelihood_method": f"importance-sampled (k={n_importance})",
-            "elbo": float(elbo.mean())}
+    ll = elbo = 0.0
+    for _, b in row_blocks(X):  # blocks: a memory-mapped X is never read whole
+        ll += float(np.sum(model.score_samples(b, n_importance=n_importance), dtype=np.float64))
+        elbo += float(np.sum(model.elbo(b), dtype=np.float64))
+    n = X.shape[0]
+    return {"log_likelihood": ll / n, "log_likelihood_method": f"importance-sampled (k={n_importance})",
+            "elbo": elbo / n}
 
 
 def _exact(model, X, *, n_importance: int) -> dict:
-    ll = np.asarray(model.score_samples(X), dtype=np.float64)
-    return {"log_likelihood": float(ll.mean()), "log_likelihood_method": "exact", "elbo": None}
+    ll = sum(float(np.sum(model.score_samples(b), dtype=np.float64)) for _, b in row_blocks(X))
+    return {"log_likelihood": ll / X.shape[0], "log_likelihood_method": "exact", "elbo": None}
 
 
 #: tried in order; the first estimator that applies computes the log-likelihood
@@ -145,7 +147,6 @@ def log_likelihood(model, X, *, n_importance: int = 1000) -> dict:
         if est.applies(model):
             return est.compute(model, X, n_importance=n_importance)
     return {"log_likelihood": None, "log_likelihood_method": None, "elbo": None}
-
 
 
 # ---------------------------------------------------------------------- latent quality
@@ -212,13 +213,12 @@ def trustworthiness(X, Z, *, n_neighbors: int = 5, max_samples: int | None = 500
     """
     from sklearn.manifold import trustworthiness as _tw
 
-    X, Z = np.asarray(X, dtype=np.float64), np.asarray(Z, dtype=np.float64)
-    idx = _subsample(len(X), max_samples, random_state)
+    idx = _subsample(len(X), max_samples, random_state)  # rows first: a memory map is never read whole
     n = len(idx)
     k = min(n_neighbors, max(1, (n - 1) // 2 - 1))
     if n < 4:
         raise ValueError(f"trustworthiness needs at least 4 samples, got {n}")
-    return float(_tw(X[idx], Z[idx], n_neighbors=k))
+    return float(_tw(take_rows(X, idx), take_rows(Z, idx), n_neighbors=k))
 
 
 def active_units(model, X, *, threshold: float = ACTIVE_THRESHOLD) -> int:
@@ -239,17 +239,18 @@ def count_active(Z, *, threshold: float = ACTIVE_THRESHOLD) -> int:
 
 
 # ---------------------------------------------------------------------- regularity
-def latent_sampler(model, X_train) -> Callable[[int, np.random.Generator], np.ndarray]:
+def latent_sampler(model, X_train, *, codes=None) -> Callable[[int, np.random.Generator], np.ndarray]:
     """A function ``(m, rng) -> (m, q)`` latent points from the model's prior.
 
     Models with a generative prior (``has_prior``: PPCA, VAE) have ``p(z) = N(0, I)``.
     The others get ``N(m, C)``, the Gaussian fitted to their training codes, i.e. the
-    standardised codes are drawn from ``N(0, I)``.
+    standardised codes are drawn from ``N(0, I)``. ``codes``: ``transform(X_train)`` when
+    the caller has it (else it is computed block by block).
     """
     if model.has_prior:  # the prior is N(0, I): no need to encode the training data
         q = latent_dim(model)
         return lambda m, rng: rng.standard_normal((m, q))
-    Z = np.asarray(model.transform(X_train), dtype=np.float64)
+    Z = np.asarray(map_rows(model.transform, X_train) if codes is None else codes, dtype=np.float64)
     q = Z.shape[1]
     mean = Z.mean(axis=0)
     cov = np.atleast_2d(np.cov(Z, rowvar=False)) if len(Z) > 1 else np.zeros((q, q))
@@ -267,7 +268,6 @@ def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, ra
     ``sum_t ||x_{t+1} - x_t|| / ||x_1 - x_0||`` (>= 1 by the triangle inequality; exactly 1
     for a linear decoder). Pairs whose decoded endpoints coincide are skipped.
     """
-    X = np.asarray(X, dtype=np.float64)
     if len(X) < 2:
         raise ValueError(f"interpolation_smoothness needs at least 2 samples, got {len(X)}")
     if steps < 2:
@@ -275,7 +275,7 @@ def interpolation_smoothness(model, X, *, n_pairs: int = 50, steps: int = 16, ra
     rng = np.random.default_rng(random_state)
     a = rng.integers(0, len(X), size=n_pairs)
     b = (a + rng.integers(1, len(X), size=n_pairs)) % len(X)  # b != a
-    Za, Zb = (np.asarray(model.transform(X[i]), dtype=np.float64) for i in (a, b))
+    Za, Zb = (np.asarray(model.transform(take_rows(X, i)), dtype=np.float64) for i in (a, b))
     t = np.linspace(0.0, 1.0, steps)
     path = (1 - t)[None, :, None] * Za[:, None, :] + t[None, :, None] * Zb[:, None, :]  # (P, S, q)
     dec = np.asarray(model.inverse_transform(path.reshape(-1, Za.shape[1])), dtype=np.float64)
@@ -338,44 +338,64 @@ def evaluate(model, X_test, y_test=None, X_train=None, y_train=None, *, n_import
         Keys of :data:`METRICS` (``None`` where a metric does not apply) plus
         ``log_likelihood_method`` and ``n_test``.
     """
+    from .data.blocks import column_means, filler
     from .data.labels import labelled_mask
-    from .data.missing import fill_column_means
+    from .realism import generated_samples, reference_rows, two_sample_accuracy
 
-    X_test = np.asarray(X_test)
-    ref = X_test if X_train is None else np.asarray(X_train)
+    # every pass over the rows is blockwise (a memory-mapped X is never read whole); subsets are
+    # taken as rows first (trustworthiness, realism, interpolations)
     out: dict[str, Any] = {"n_test": int(len(X_test))}
-    Z_test = np.asarray(model.transform(X_test), dtype=np.float64)  # encoded once, used by every metric
-    R = np.asarray(model.inverse_transform(Z_test), dtype=np.float64)
-    diff = np.asarray(X_test, dtype=np.float64) - R
-    missing = np.isnan(diff) & np.isnan(X_test)
-    if missing.any():  # missing values: the error over the observed entries, distances on filled data
-        diff[missing] = 0.0
-        X_test, ref = fill_column_means(X_test), fill_column_means(ref)
-    out["reconstruction_error"] = float((diff ** 2).sum(axis=1).mean())
+    Z_test, sq, missing = _codes_and_error(model, X_test)  # encoded once, used by every metric
+    out["reconstruction_error"] = sq / len(X_test)
+    fill_test = fill_train = filler(None)  # distances need every coordinate: NaN -> the column's observed mean
+    if missing:
+        fill_test = filler(column_means(X_test)[0])
+        fill_train = fill_test if X_train is None else filler(column_means(X_train)[0])
     if with_log_likelihood:  # False: the caller scores it in its own measure (experiment.measure)
-        out.update(log_likelihood(model, np.where(missing, np.nan, X_test) if missing.any() else X_test,
-                                  n_importance=n_importance))
+        out.update(log_likelihood(model, X_test, n_importance=n_importance))
         ll = out["log_likelihood"]
         out["bits_per_dim"] = None if ll is None else -ll / (X_test.shape[1] * np.log(2))
     out["knn_accuracy"] = None
     out["knn_r2"] = None
     y_all = None if y_test is None else (y_test if y_train is None else np.concatenate([y_train, y_test]))
+    Z_train = None
     if y_all is not None and _ids(y_all[labelled_mask(y_all)]):
         n = int(labelled_mask(y_all).sum())
         _warn_once(f"the labels look like sample IDs (all {n} distinct, no two rows share one): kNN accuracy "
                    "skipped; pass a column of classes as the labels")
     elif y_test is not None:
-        Z_train = (np.asarray(model.transform(X_train), dtype=np.float64)
+        Z_train = (np.asarray(map_rows(model.transform, X_train), dtype=np.float64)
                    if X_train is not None and y_train is not None else None)
         _knn(Z_train, y_train if Z_train is not None else None, Z_test, y_test, out)
-    out["trustworthiness"] = (trustworthiness(X_test, Z_test, max_samples=max_trust_samples,
-                                              random_state=random_state) if len(X_test) >= 4 else None)
+    idx = _subsample(len(X_test), max_trust_samples, random_state)
+    out["trustworthiness"] = (trustworthiness(fill_test(take_rows(X_test, idx)), Z_test[idx], max_samples=None)
+                              if len(X_test) >= 4 else None)
     out["active_units"] = count_active(Z_test)
-    from .realism import sample_realism
-
-    out["sample_realism"] = sample_realism(model, X_test, ref, max_points=n_prior, random_state=random_state)
-    X_codes = np.where(missing, np.nan, X_test) if missing.any() else X_test  # the model encodes NaN itself
-    out["interpolation_smoothness"] = (interpolation_smoothness(model, X_codes, n_pairs=n_pairs, steps=steps,
+    # sample realism: held-out rows against as many generated points; the code Gaussian of the models
+    # without a prior is fitted to the codes of the (filled) training data, or of X_test without them
+    codes = None if missing else (Z_test if X_train is None else Z_train)
+    if codes is None and not model.has_prior:
+        codes = map_rows(lambda b: model.transform(fill_train(b)), X_test if X_train is None else X_train)
+    real = fill_test(take_rows(X_test, reference_rows(len(X_test), n_prior, random_state)))
+    gen = generated_samples(model, len(real), None, random_state=random_state, codes=codes)
+    out["sample_realism"] = two_sample_accuracy(real, gen, max_points=n_prior, random_state=random_state)
+    out["interpolation_smoothness"] = (interpolation_smoothness(model, X_test, n_pairs=n_pairs, steps=steps,
                                                                 random_state=random_state)
                                        if len(X_test) >= 2 else None)
     return out
+
+
+def _codes_and_error(model, X) -> tuple[np.ndarray, float, bool]:
+    """``(transform(X) float64, sum of squared reconstruction errors over the observed entries,
+    whether any entry is missing)`` in one blockwise pass."""
+    codes, sq, missing = [], 0.0, False
+    for _, b in row_blocks(X):
+        z = np.asarray(model.transform(b), dtype=np.float64)
+        d = np.asarray(b, dtype=np.float64) - np.asarray(model.inverse_transform(z), dtype=np.float64)
+        miss = np.isnan(b)
+        if miss.any():
+            missing = True
+            d[miss] = 0.0
+        sq += float((d * d).sum())
+        codes.append(z)
+    return np.concatenate(codes), sq, missing

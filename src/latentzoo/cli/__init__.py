@@ -14,7 +14,9 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 
+from ..base import UNNAMED_INPUT_WARNING
 from ._common import CLIError, Command, Parser, UsageError
 from . import compare, encode, evaluate, fit, report, sample
 
@@ -123,7 +125,9 @@ def main(argv=None) -> int:
         _set_threads(args.threads)
         if extra and not cmd.takes_extra:
             raise UsageError(f"{cmd.name}: unrecognized arguments: {' '.join(extra)}")
-        rc = cmd.run(args, extra)
+        with warnings.catch_warnings():  # arrays in the checked column order (check_fits), not DataFrames
+            warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
+            rc = cmd.run(args, extra)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return rc
     except KeyboardInterrupt:

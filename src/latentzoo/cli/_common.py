@@ -139,17 +139,17 @@ def fit_preprocessor(args, X, meta):
     meta["preprocess"] = describe(pre.method_, pre.reason_)
     if pre.method_ == "none":
         return X, None
-    if isinstance(X, np.memmap):  # a memory map stays one: preprocessed chunk by chunk into a temporary file
-        import tempfile
+    return _apply(pre, X), pre
 
-        fd, tmp = tempfile.mkstemp(suffix=".npy", prefix="latentzoo-preprocessed-")
-        import os
 
-        os.close(fd)
-        X_pre = pre.transform_to_memmap(X, tmp)
-        os.unlink(tmp)  # the mapping keeps the data readable; the file goes when it is closed
-        return X_pre, pre
-    return pre.transform(X).astype(np.float32), pre
+def _apply(pre, X):
+    """``pre.transform(X)`` as float32; a memory map stays one (preprocessed block by block into
+    a temporary file, removed with the mapping)."""
+    from ..data.blocks import is_mapped, map_to_memmap
+
+    if is_mapped(X):
+        return map_to_memmap(pre.transform, X, prefix="preprocessed")
+    return pre.transform(X).astype(np.float32)
 
 
 def load_preprocessor(where):
@@ -171,7 +171,7 @@ def preprocessed(pre, X):
         return X
     if pre.n_features_in_ != X.shape[1]:
         return X  # check_fits names the mismatch
-    return pre.transform(X).astype(np.float32)
+    return _apply(pre, X)
 
 
 def data_options(args) -> dict:
@@ -240,6 +240,11 @@ def check_fits(model, X, meta) -> None:
     if d is not None and X.shape[1] != d:
         raise ValueError(f"data {meta.get('source')!s} has {X.shape[1]} features but the model "
                          f"({type(model).__name__}) was fitted on {d}")
+    fitted, given = getattr(model, "feature_names_in_", None), meta.get("columns")
+    if fitted is not None and given is not None and list(map(str, fitted)) != list(map(str, given)):
+        j = next(i for i, (a, b) in enumerate(zip(fitted, given)) if str(a) != str(b))
+        raise ValueError(f"data {meta.get('source')!s} have other feature names than the model was fitted on: "
+                         f"column {j} is {str(given[j])!r}, the model's is {str(fitted[j])!r}")
 
 
 def model_name(model) -> str:

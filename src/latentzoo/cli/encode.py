@@ -1,8 +1,6 @@
 """``latentzoo encode DIR DATA --out FILE``: latent codes of data (.npy or .csv)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ._common import Command, check_fits, add_data_args, check_array_suffix, echo, load_data, load_model, \
     load_preprocessor, preprocessed, row_ids_path, write_array
 
@@ -14,12 +12,14 @@ def add_arguments(p):
 
 
 def run(args, extra) -> int:
+    from ..data.blocks import map_rows
+
     check_array_suffix(args.out)
     model = load_model(args.model_dir)
     data = load_data(args)
     X, meta = preprocessed(load_preprocessor(args.model_dir), data.X), data.meta
     check_fits(model, X, meta)
-    Z = np.asarray(model.transform(X))
+    Z = map_rows(model.transform, X)  # row blocks: a memory-mapped file is never read whole
     id_name = meta.get("id_column")
     id_name = id_name if isinstance(id_name, str) and id_name else "id"
     path = write_array(args.out, Z, row_ids=data.row_ids, id_name=id_name)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import distributed
+from ..base import name_features
 from .._atomic import atomic_folder
 from ._common import INFO_FILE, MODEL_FILE, PREPROCESS_FILE, Command, UsageError, add_data_args, \
     add_preprocess_arg, echo, fit_preprocessor, load_data, parse_value, write_json
@@ -100,6 +101,7 @@ def run(args, extra) -> int:
     finally:
         if ddp:
             distributed.shutdown()
+    name_features(est, meta.get("columns"))  # a table's header, an .h5ad's var_names, Parquet columns
     info = {"model": args.model, "class": f"{type(est).__module__}.{type(est).__qualname__}",
             "params": est.get_params(deep=False), "data": meta, "fit_time_s": fit_time,
             "train_reconstruction_error": reconstruction_error(est, X), **notes,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ExperimentData", "prepare_data", "fingerprint_arrays"]
+from ..data.blocks import gather_to_memmap, is_mapped, map_to_memmap, take_rows, value_range
+
+__all__ = ["ExperimentData", "prepare_data", "fingerprint_arrays", "figure_subset", "FIGURE_ROWS"]
 
 
 @dataclass
@@ -35,12 +37,68 @@ class ExperimentData:
         return self.X_test is not None
 
     def split(self, sp):
-        """``(X_train, y_train, X_test, y_test)`` of a :class:`~.plan.Split`."""
+        """``(X_train, y_train, X_test, y_test)`` of a :class:`~.plan.Split`.
+
+        Memory-mapped data: the split's rows are copied block by block into two temporary
+        memory maps (disk, not memory: about the data's size while the split is in use; the
+        last split is kept for the next run of the same repeat)."""
         y = self.y
         if sp.test is None:
             return self.X, y, self.X_test, self.y_test
-        return (self.X[sp.train], None if y is None else y[sp.train],
-                self.X[sp.test], None if y is None else y[sp.test])
+        y_tr, y_te = (None, None) if y is None else (y[sp.train], y[sp.test])
+        if not is_mapped(self.X):
+            return self.X[sp.train], y_tr, self.X[sp.test], y_te
+        key = (sp.repeat, sp.seed, sp.fold)
+        cached = self.__dict__.get("_split_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, gather_to_memmap(self.X, sp.train, prefix="train"),
+                      gather_to_memmap(self.X, sp.test, prefix="test"))
+            self.__dict__["_split_cache"] = cached
+        return cached[1], y_tr, cached[2], y_te
+
+    def __getstate__(self):
+        """Memory maps travel as their file (to worker processes), not as their bytes."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_split_cache"}
+        for k in ("X", "X_test"):
+            if is_mapped(state.get(k)) and state[k].filename and Path(state[k].filename).exists():
+                m = state[k]
+                state[k] = _MappedFile(str(m.filename), m.dtype.str, m.shape, int(m.offset))
+        return state
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            self.__dict__[k] = v.open() if isinstance(v, _MappedFile) else v
+
+
+@dataclass(frozen=True)
+class _MappedFile:
+    """A read-only memory map, by file (see :meth:`ExperimentData.__getstate__`)."""
+
+    filename: str
+    dtype: str
+    shape: tuple
+    offset: int
+
+    def open(self) -> np.memmap:
+        return np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset,
+                         shape=tuple(self.shape))
+
+
+#: rows of memory-mapped data the report's figures draw (each of the training and the held-out rows)
+FIGURE_ROWS = 2000
+
+
+def figure_subset(*parts, seed: int = 0, rows: int = FIGURE_ROWS):
+    """``(X, y)`` pairs cut to at most ``rows`` random rows each (in memory, float32), and the
+    sentence the report's setup says: the figures of memory-mapped data show such a subset."""
+    rng = np.random.default_rng([seed, 0x6669_6773])
+    out, sizes = [], []
+    for X, y in parts:
+        idx = np.arange(len(X)) if len(X) <= rows else np.sort(rng.choice(len(X), size=rows, replace=False))
+        out.append((take_rows(X, idx, dtype=np.float32), None if y is None else np.asarray(y)[idx]))
+        sizes.append(f"{len(idx)} of {len(X)}")
+    return (*out, f"the data are memory-mapped: the figures show a random subset of the rows ({', '.join(sizes)}"
+                  f"{' training and held-out rows' if len(parts) == 2 else ' rows'}); the metrics use every row")
 
 
 def fingerprint_arrays(*arrays) -> str:
@@ -109,10 +167,11 @@ def prepare_data(data, *, test_data=None, seed: int = 0, n_samples: int | None =
         pre = Preprocessor(preprocess).fit(X, stored_dtype=meta.get("stored_dtype"))
         meta = {**meta, "preprocess": describe(pre.method_, pre.reason_)}
         if pre.method_ != "none":
-            X = pre.transform(X).astype(np.float32)
-            if not np.isnan(X).all():  # the figures' grey levels follow the data the models see
-                meta["value_range"] = (float(np.nanmin(X)), float(np.nanmax(X)))
-            X_test = None if X_test is None else pre.transform(X_test).astype(np.float32)
+            X, X_test = (None if A is None else map_to_memmap(pre.transform, A, prefix="preprocessed")
+                         if is_mapped(A) else pre.transform(A).astype(np.float32) for A in (X, X_test))
+            vr = value_range(X)
+            if vr is not None:  # the figures' grey levels follow the data the models see
+                meta["value_range"] = vr
     fp = fingerprint_arrays(X, y, X_test, None if test is None else test_y)
     out = ExperimentData(X, y, dict(meta), test_source=source, fingerprint=fp)
     if test is not None:

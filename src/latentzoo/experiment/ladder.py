@@ -270,5 +270,9 @@ def evaluate_fitted(models: dict, data, *, seed: int = 0, n_importance: int = DE
 
     runs = [RunRecord(r.name, int(getattr(r.model, "n_components", 0) or 0), 0, seed, None, clean(r.metrics),
                       None, r.epochs, "", clean(r.params)) for r in results]
+    if isinstance(X, np.memmap):  # the figures draw a bounded subset; the metrics used every row
+        from .data import figure_subset
+
+        (X, y), setup["figure_rows"] = figure_subset((X, y), seed=seed)
     return Comparison(meta, None, None, X, y, results, setup, None, runs=runs, summary=summarize(runs),
                       figure_q=setup["latent_dim"])

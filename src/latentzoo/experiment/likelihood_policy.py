@@ -88,16 +88,18 @@ def data_kind(X) -> tuple[str, Dequantization | None]:
     :data:`MAX_LEVELS` levels, and values repeat (fewer distinct values than half the
     entries). Anything else is continuous.
     """
-    X = np.asarray(X)
-    v = X[np.isfinite(X)] if np.issubdtype(X.dtype, np.floating) else X.ravel()
-    if v.size == 0:
-        return "continuous", None
-    # distinct values, stopping early on data that are clearly continuous
-    sample = v if v.size <= 200_000 else np.random.default_rng(0).choice(v, 200_000, replace=False)
-    distinct = np.unique(sample)
-    if len(distinct) <= _MAX_DISTINCT:
-        distinct = np.unique(v)
-    if len(distinct) > _MAX_DISTINCT or len(distinct) > max(2, v.size // 2):
+    if isinstance(X, np.memmap):  # block by block, never read whole
+        distinct, size = _mapped_distinct(X)
+    else:
+        X = np.asarray(X)
+        v = X[np.isfinite(X)] if np.issubdtype(X.dtype, np.floating) else X.ravel()
+        size = v.size
+        # distinct values, stopping early on data that are clearly continuous
+        sample = v if v.size <= 200_000 else np.random.default_rng(0).choice(v, 200_000, replace=False)
+        distinct = np.unique(sample)
+        if len(distinct) <= _MAX_DISTINCT:
+            distinct = np.unique(v)
+    if size == 0 or distinct is None or len(distinct) > _MAX_DISTINCT or len(distinct) > max(2, size // 2):
         return "continuous", None
     distinct = distinct.astype(np.float64)
     if np.all(np.isin(distinct, (0.0, 1.0))):
@@ -106,6 +108,20 @@ def data_kind(X) -> tuple[str, Dequantization | None]:
     if grid is None:
         return "continuous", None
     return "discrete", Dequantization(*grid)
+
+
+def _mapped_distinct(X) -> tuple[np.ndarray | None, int]:
+    """``(distinct finite values, or None past _MAX_DISTINCT; count of finite values)`` of a memory map."""
+    from ..data.blocks import row_blocks
+
+    distinct, size = np.empty(0), 0
+    for _, b in row_blocks(X):
+        v = b[np.isfinite(b)] if np.issubdtype(b.dtype, np.floating) else b.ravel()
+        size += v.size
+        distinct = np.union1d(distinct, v)
+        if len(distinct) > _MAX_DISTINCT:
+            return None, size
+    return distinct, size
 
 
 def is_discrete_likelihood(spec) -> bool:

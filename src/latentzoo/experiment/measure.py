@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import evaluation
+from ..data.blocks import is_mapped, map_to_memmap, row_blocks
 from .health import RunEvidence, health_flags
 from .likelihood_policy import LikelihoodPolicy
 
@@ -49,8 +50,13 @@ def prepare_split(X_train, X_test, y_train, y_test, policy: LikelihoodPolicy, se
     data = SplitData(X_train, X_test, y_train, y_test)
     if policy.dequantize is not None:
         rng = np.random.default_rng([seed, 0x6465_7175])  # its own stream: the split's seed is reused elsewhere
-        data.X_train_deq = policy.dequantize.apply(X_train, rng)
-        data.X_test_deq = policy.dequantize.apply(X_test, rng)
+        deq = policy.dequantize.apply
+        if is_mapped(X_train):  # block by block into temporary memory maps (the same draws: rows in order)
+            data.X_train_deq = map_to_memmap(lambda b: deq(b, rng), X_train, prefix="dequantised")
+            data.X_test_deq = map_to_memmap(lambda b: deq(b, rng), X_test, prefix="dequantised")
+        else:
+            data.X_train_deq = deq(X_train, rng)
+            data.X_test_deq = deq(X_test, rng)
     return data
 
 
@@ -162,8 +168,9 @@ def measure_run(model, policy: LikelihoodPolicy, data: SplitData, *, n_importanc
                                   n_importance=n_importance, random_state=seed, with_log_likelihood=False)
     metrics.update(score_log_likelihood(model, policy, data.X_test, data.X_test_deq, n_importance=n_importance))
     X_kl = data.X_test_deq if _uses_dequantized(model, policy) else data.X_test
-    centre = np.asarray(data.X_train, dtype=np.float64).mean(axis=0)
-    baseline = float(((np.asarray(data.X_test, dtype=np.float64) - centre) ** 2).sum(axis=1).mean())
+    centre = sum(b.sum(axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64)) / len(data.X_train)
+    baseline = sum(float(((b - centre) ** 2).sum()) for _, b in row_blocks(data.X_test, dtype=np.float64)) \
+        / len(data.X_test)
     ev = RunEvidence(model, metrics, _train_twins(model, policy, data, seed), int(data.X_test.shape[1]),
                      mean_kl=_mean_kl(model, X_kl), baseline_error=baseline)
     metrics["flags"] = health_flags(ev)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from .. import evaluation
+from ..base import name_features
 from ..registry import MODELS
 
 __all__ = ["RunRecord", "execute", "measure", "limit_threads", "clean"]
@@ -97,6 +98,8 @@ def execute(task, split, data, *, n_importance: int, threads: int | None = None)
     if error is not None:
         logger.warning("%s: %s", task.name, error)
     metrics = measure_run(est, policy, run_data, n_importance=n_importance, seed=task.seed, error=error)
+    if error is None:  # the data's feature names (a table's header, .h5ad var_names), as a DataFrame fit sets them
+        name_features(est, data.meta.get("columns"))
     params = {k: v for k, v in est.get_params(deep=False).items()}
     rec = RunRecord(task.model, task.latent_dim, task.repeat, task.seed, task.fold, clean(metrics),
                     round(fit_time, 4), _epochs(est), task.fingerprint, clean(params))

@@ -11,13 +11,16 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 
+from ..base import UNNAMED_INPUT_WARNING
 from ..registry import MODELS
 from .backends import BACKENDS, run_all
-from .data import prepare_data
+from .data import figure_subset, prepare_data
+from ..data.blocks import is_mapped
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _check_models, _device_description, check_params, model_overrides,
                      resolve_epochs, versions)
@@ -195,10 +198,12 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
         bar.close()
     logger.info("fitted %d runs in %.1f s", len(pending), time.perf_counter() - t0)
     runs = [done[t.name] for t in tasks]
-    return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
-        repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, hidden=hidden,
-        test_size=test_size, seed=seed, device=device,
-        n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
+    with warnings.catch_warnings():  # the fitted models carry the data's feature names; arrays follow them
+        warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
+        return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
+            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, hidden=hidden,
+            test_size=test_size, seed=seed, device=device,
+            n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
 
 
 def _missing_values(names, X, overrides, meta):
@@ -263,9 +268,13 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
     # real vs real: the ideal, as measured
     ref = two_sample_accuracy(filled(X_test), filled(X_train), random_state=L["seed"])
     imputation = None
-    if np.isnan(X_train).any() or np.isnan(X_test).any():  # data with missing values: how each model fills them
+    # data with missing values: how each model fills them (memory maps hold none: the models check)
+    if not is_mapped(X_train) and (np.isnan(X_train).any() or np.isnan(X_test).any()):
         imputation = imputation_table({r.name: r.model for r in results}, X_train, X_test, seed=L["seed"],
                                       n_importance=L["n_importance"])
+    if is_mapped(X_train) or is_mapped(X_test):  # the figures draw a bounded subset; the metrics used every row
+        (X_train, y_train), (X_test, y_test), setup["figure_rows"] = figure_subset(
+            (X_train, y_train), (X_test, y_test), seed=L["seed"])
     return Comparison(meta, X_train, y_train, X_test, y_test, results, setup, ref, runs=runs, summary=summary,
                       comparisons=comparisons, verdict=sentences, ppca_evidence_q=evidence_q, figure_q=fig_q,
                       imputation=imputation)

@@ -30,11 +30,15 @@ _EPS = 1e-15
 
 def covariance_spectrum(X) -> np.ndarray:
     """Eigenvalues (descending) of the sample covariance of ``X`` (``N - 1`` denominator)."""
-    X = np.asarray(X, dtype=np.float64)
-    Xc = X - X.mean(axis=0)
-    if X.shape[1] <= X.shape[0]:
-        lam = np.linalg.eigvalsh(Xc.T @ Xc)[::-1]
+    if X.shape[1] <= X.shape[0]:  # the centred scatter summed over row blocks (a memory map is never read whole)
+        from ..data.blocks import row_blocks
+
+        mu = sum(b.sum(axis=0) for _, b in row_blocks(X, dtype=np.float64)) / X.shape[0]
+        S = sum((b - mu).T @ (b - mu) for _, b in row_blocks(X, dtype=np.float64))
+        lam = np.linalg.eigvalsh(S)[::-1]
     else:  # fewer samples than features: the nonzero eigenvalues from the Gram matrix
+        X = np.asarray(X, dtype=np.float64)
+        Xc = X - X.mean(axis=0)
         lam = np.concatenate([np.linalg.eigvalsh(Xc @ Xc.T)[::-1], np.zeros(X.shape[1] - X.shape[0])])
     return np.clip(lam, 0.0, None) / max(1, X.shape[0] - 1)
 
@@ -73,7 +77,7 @@ def evidence_curve(spectrum, n_samples: int) -> np.ndarray:
 
 def choose_latent_dim(X) -> int:
     """The ``k`` that maximises Minka's evidence for the data ``X`` (n, d)."""
-    X = np.asarray(X)
+    X = X if isinstance(X, np.memmap) else np.asarray(X)
     if X.ndim != 2 or X.shape[1] < 2 or X.shape[0] < 2:
         raise ValueError(f"the evidence needs at least 2 samples and 2 features, got shape {X.shape}")
     curve = evidence_curve(covariance_spectrum(X), X.shape[0])

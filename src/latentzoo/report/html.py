@@ -185,7 +185,7 @@ def _evaluation_set(comp: Comparison) -> str:
     if comp.X_train is not None:
         src = comp.setup.get("test_source", "split")
         where = "held-out samples" if src == "split" else f"test samples ({src} test set)"
-        return f"Metrics on {n} {where} (models fitted on {len(comp.X_train)})."
+        return f"Metrics on {n} {where} (models fitted on {comp.setup.get('n_train', len(comp.X_train))})."
     return (f"Metrics on the {n} given samples (no training split here: kNN accuracy is cross-validated "
             f"on their codes and the code Gaussian of sample realism is fitted on them).")
 
@@ -242,7 +242,7 @@ def _setup(comp: Comparison) -> str:
                                           "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs",
                                           "significance", "epochs", "max_epochs", "lr_schedule", "hidden",
                                           "likelihood", "likelihood_reason", "n_importance", "device",
-                                          "backend", "jobs", "preprocess", "missing_values")
+                                          "backend", "jobs", "preprocess", "missing_values", "figure_rows")
              if k in s]
     split += [(f"left out: {k}", _e(v)) for k, v in s.get("left_out", {}).items()]
     if comp.ppca_evidence_q is not None:

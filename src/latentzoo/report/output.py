@@ -70,13 +70,24 @@ def _carry_runs(out: Path, tmp: Path) -> None:
                     ignore=lambda d, names: [n for n in names if n.startswith(".")])
 
 
+def _figures(comp: Comparison, dpi: int):
+    """The figures; they pass arrays to models that may carry the data's feature names."""
+    import warnings
+
+    from ..base import UNNAMED_INPUT_WARNING
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
+        return build_figures(comp, dpi=dpi)
+
+
 def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = None) -> Path:
     """Write ``report.html``, the figure PNGs, ``metrics.json`` and ``metrics.csv`` into ``out``.
 
     Returns the path of ``report.html``.
     """
     out = check_destination(out)
-    figures = build_figures(comp, dpi=dpi)
+    figures = _figures(comp, dpi)
     page = render_html(comp, figures, title=title)
     with atomic_folder(out) as tmp:
         for f in figures:
@@ -93,7 +104,7 @@ def write_report(comp: Comparison, out, *, dpi: int = 100, title: str | None = N
 def write_single_html(comp: Comparison, path, *, dpi: int = 100, title: str | None = None) -> Path:
     """Write the self-contained page alone (figures embedded) to ``path``, atomically."""
     path = Path(path)
-    figures = build_figures(comp, dpi=dpi)
+    figures = _figures(comp, dpi)
     page = render_html(comp, figures, title=title)
     with atomic_write(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
