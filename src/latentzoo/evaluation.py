@@ -93,8 +93,8 @@ FIT_KEYS = ("fit_time_s", "epochs")
 def reconstruction_error(model, X, *, chunk_values: int = 2**19) -> float:
     """Mean over samples of ``||x - decode(encode(x))||^2`` summed over features.
 
-    Computed on row chunks of about ``chunk_values`` values (memory-mapped data are never
-    read whole); missing entries (NaN) are left out of the sum (the observed coordinates only).
+    Computed on row chunks of about ``chunk_values`` values (a memory map is never read whole);
+    missing entries (NaN) are left out of the sum.
     """
     total = 0.0
     for _, x in row_blocks(X, values=chunk_values, dtype=np.float64):
@@ -393,9 +393,7 @@ def _codes_and_error(model, X) -> tuple[np.ndarray, float, bool]:
         z = np.asarray(model.transform(b), dtype=np.float64)
         d = np.asarray(b, dtype=np.float64) - np.asarray(model.inverse_transform(z), dtype=np.float64)
         miss = np.isnan(b)
-        if miss.any():
-            missing = True
-            d[miss] = 0.0
-        sq += float((d * d).sum())
+        missing = missing or bool(miss.any())
+        sq += float((np.where(miss, 0.0, d) ** 2).sum())
         codes.append(z)
     return np.concatenate(codes), sq, missing
