@@ -134,16 +134,20 @@ def test_embedding_is_pca_plus_the_distance_from_the_subspace():
     from latentzoo.realism import embed
 
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(60, 30)) @ rng.normal(size=(30, 30))
-    T = embed(X, n_components=5)
-    P = SkPCA(5, svd_solver="full").fit_transform(X)
-    assert np.allclose(np.abs(T[:, :5]), np.abs(P), atol=1e-8)  # principal coordinates (up to sign)
-    # Pythagoras: squared distance from the mean = projected part + residual part
-    assert np.allclose((T ** 2).sum(axis=1), ((X - X.mean(axis=0)) ** 2).sum(axis=1))
+    for n, d in ((60, 30), (20, 50)):  # tall and wide (the wide case goes through C C^T)
+        X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+        T = embed(X, n_components=5)
+        P = SkPCA(5, svd_solver="full").fit_transform(X)
+        assert np.allclose(np.abs(T[:, :5]), np.abs(P), atol=1e-6)  # principal coordinates (up to sign)
+        # the residual is the distance from the 5-D principal subspace
+        C = X - X.mean(axis=0)
+        V = SkPCA(5, svd_solver="full").fit(X).components_
+        assert np.allclose(T[:, 5], np.linalg.norm(C - C @ V.T @ V, axis=1), atol=1e-6)
     # axes spanning the data: a rotation, every pairwise distance kept, no residual column
-    T_all = embed(X[:, :4], n_components=20)
+    X = rng.normal(size=(60, 4))
+    T_all = embed(X, n_components=20)
     assert T_all.shape == (60, 4)
-    assert np.allclose(pdist(T_all), pdist(X[:, :4]))
+    assert np.allclose(pdist(T_all), pdist(X))
 
 
 def test_n_components_must_be_positive():

@@ -79,11 +79,13 @@ def reference_rows(n_rows: int, max_points: int = MAX_POINTS, random_state=0) ->
 def embed(X: np.ndarray, *, n_components: int = N_COMPONENTS) -> np.ndarray:
     """The rows of ``X`` on their first ``n_components`` principal axes, plus their residual norm.
 
-    ``X`` is centred at its mean ``m`` and projected on the leading right singular
-    vectors ``V_k`` of ``X - m`` (PCA, on the data's own scale): ``T = (X - m) V_k``; the
-    last column is ``||(x - m) - V_k V_k^T (x - m)||``, the distance from the principal
-    subspace. With ``k >= rank`` the projection keeps every distance (a rotation) and no
-    residual column is added.
+    ``X`` is centred at its mean ``m`` and projected on the leading principal axes ``V_k``
+    of ``C = X - m`` (PCA, on the data's own scale): ``T = C V_k``; the last column is
+    ``||c - V_k V_k^T c|| = sqrt(||c||^2 - ||t||^2)`` (Pythagoras), the distance from the
+    principal subspace. With ``k >= rank`` the projection keeps every distance (a
+    rotation) and no residual column is added. The axes come from the eigendecomposition
+    of the smaller of ``C^T C`` and ``C C^T`` (for wide data ``T = U_k S_k`` from
+    ``C C^T = U S^2 U^T``), so a 1000 x 20000 sample costs one matrix product.
 
     Returns
     -------
@@ -91,15 +93,18 @@ def embed(X: np.ndarray, *, n_components: int = N_COMPONENTS) -> np.ndarray:
     """
     X = np.asarray(X, dtype=np.float64)
     C = X - X.mean(axis=0)
-    _, s, Vt = np.linalg.svd(C, full_matrices=False)  # (n, r), (r,), (r, D) with r = min(n, D)
-    rank = int((s > s[0] * max(C.shape) * np.finfo(float).eps).sum()) if s.size and s[0] > 0 else 0
+    wide = C.shape[1] > C.shape[0]
+    lam, vec = np.linalg.eigh(C @ C.T if wide else C.T @ C)  # ascending eigenvalues S^2
+    lam, vec = lam[::-1], vec[:, ::-1]
+    tol = max(lam[0], 0.0) * max(C.shape) * np.finfo(float).eps * 10
+    rank = int((lam > tol).sum()) if lam[0] > 0 else 0
     k = min(int(n_components), rank)
     if k == 0:  # every row the same point
         return np.zeros((len(X), 1))
-    T = C @ Vt[:k].T  # (n, k) principal coordinates
+    T = vec[:, :k] * np.sqrt(lam[:k]) if wide else C @ vec[:, :k]  # (n, k) principal coordinates
     if k >= rank:
         return T
-    resid = np.linalg.norm(C - T @ Vt[:k], axis=1)  # (n,) distance from the subspace
+    resid = np.sqrt(np.maximum((C ** 2).sum(axis=1) - (T ** 2).sum(axis=1), 0.0))  # (n,) off the subspace
     return np.c_[T, resid]
 
 
