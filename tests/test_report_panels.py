@@ -144,3 +144,17 @@ def test_image_samples_start_each_row_with_held_out_images():
     # the reference panel tiles 16 held-out rows of the data
     idx = np.random.default_rng(0).permutation(len(comp.X_test))[:16]
     np.testing.assert_allclose(tiled, tile_images(comp.X_test[idx], 4, image_shape=comp.image_shape))
+
+
+def test_missing_values_are_not_drawn_as_the_mean():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 40))
+    scale = FeatureScale(X, shown_features(X))
+    A = X[:5].copy()
+    A[:, scale.cols[0]] = np.nan
+    fig = heatmap_grid({"rows": A}, scale, [f"g{j}" for j in range(40)], xlabel="row", ncols=1)
+    im = fig.axes[0].get_images()[0]
+    missing = im.to_rgba(im.get_array())[0, 0]  # feature row 0: every cell missing
+    mean = im.to_rgba(np.zeros((1, 1)))[0, 0]  # a value at the training mean: near-white
+    # opaque dark grey (a transparent cell shows the white page, which reads as "at the mean")
+    assert missing[3] == 1 and missing[:3].max() < 0.6 and mean[:3].min() > 0.9

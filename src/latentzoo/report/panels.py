@@ -39,7 +39,7 @@ MAX_ROWS = 5000
 #: what the heatmaps of a wide table show (captions)
 SHOWN_WORDS = (f"rows: the same {N_SHOWN} features in every panel, those with the most variance along the "
                f"training data's first {N_AXES} principal axes; colour: standard deviations from each feature's "
-               "training mean.")
+               "training mean (dark grey: a missing value).")
 
 
 # ---------------------------------------------------------------------- section builders
@@ -163,9 +163,11 @@ def heatmap_grid(panels: dict, scale: FeatureScale, names, *, xlabel: str, ncols
     labels)``, default none) describe every panel's columns, except the panels named in
     ``axis_of`` (``title -> (xlabel, xticks)``). One colour bar for all, in training sds.
     """
+    import matplotlib
     import matplotlib.pyplot as plt
 
     axis_of = axis_of or {}
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.45")  # missing values: dark grey, not "0 sd" white
 
     rows = -(-len(panels) // ncols)
     height = 0.12 * len(scale.cols) + 0.9
@@ -176,7 +178,7 @@ def heatmap_grid(panels: dict, scale: FeatureScale, names, *, xlabel: str, ncols
         if A is None:
             ax.set_visible(False)
             continue
-        im = ax.imshow(scale(A).T, aspect="auto", cmap="RdBu_r", vmin=-Z_RANGE, vmax=Z_RANGE,
+        im = ax.imshow(scale(A).T, aspect="auto", cmap=cmap, vmin=-Z_RANGE, vmax=Z_RANGE,
                        interpolation="nearest")  # (features, columns)
         ax.set_title(label, fontsize=9)
         xl, xt = axis_of.get(label, (xlabel, xticks))
