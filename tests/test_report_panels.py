@@ -14,7 +14,9 @@ from latentzoo.report import write_report
 from latentzoo.report.panels import (N_SHOWN, SHOWN_WORDS, Z_RANGE, FeatureScale, heatmap_grid,
                                      interpolation_figure, samples_figure, shown_features)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+# the figures pass arrays to models fitted with the table's feature names (write_report silences it too)
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"),
+              pytest.mark.filterwarnings("ignore:X does not have valid feature names:UserWarning")]
 
 FAST = dict(epochs=2, hidden=(16,), n_importance=20, progress=False)
 
@@ -158,3 +160,14 @@ def test_missing_values_are_not_drawn_as_the_mean():
     mean = im.to_rgba(np.zeros((1, 1)))[0, 0]  # a value at the training mean: near-white
     # opaque dark grey (a transparent cell shows the white page, which reads as "at the mean")
     assert missing[3] == 1 and missing[:3].max() < 0.6 and mean[:3].min() > 0.9
+
+
+@pytest.mark.parametrize("shape", [(80, 30), (30, 80)], ids=["tall", "wide"])
+def test_shown_features_rank_by_variance_along_the_leading_axes(shape):
+    from sklearn.decomposition import PCA as SkPCA
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=shape) @ rng.normal(size=(shape[1], shape[1]))
+    p = SkPCA(5, svd_solver="full").fit(X)
+    score = (p.explained_variance_[:, None] * p.components_ ** 2).sum(axis=0) * (len(X) - 1) / len(X)
+    assert list(shown_features(X, n=10)) == list(np.argsort(-score)[:10])
