@@ -157,3 +157,39 @@ def test_compare_models_carry_the_feature_names(capsys, tmp_path, table):
     assert stored and all(list(latentzoo.load(p).feature_names_in_) == [f"GENE{j}" for j in range(12)]
                           for p in stored)
     assert "does not have valid feature names" not in err
+
+
+def test_h5ad_through_the_cli_keeps_var_names_and_obs_names(capsys, tmp_path):
+    ad = pytest.importorskip("anndata")
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(3)
+    genes = ["TP53", "EGFR", "MYC", "KRAS", "GAPDH", "ACTB"]
+    obs = pd.DataFrame({"cell_type": pd.Categorical(rng.choice(["T", "B"], 30))}, index=[f"cell{i}" for i in range(30)])
+    ad.AnnData(X=rng.poisson(3, size=(30, 6)).astype(np.float32), obs=obs,
+               var=pd.DataFrame(index=genes)).write_h5ad(tmp_path / "c.h5ad")
+    code, _, err = _run(capsys, ["fit", "pca", str(tmp_path / "c.h5ad"), "--label-column", "cell_type", "--out",
+                                 str(tmp_path / "m"), "--n_components", "2"])
+    assert code == 0, err
+    assert list(latentzoo.load(tmp_path / "m" / "model.safetensors").feature_names_in_) == genes
+    code, _, err = _run(capsys, ["encode", str(tmp_path / "m"), str(tmp_path / "c.h5ad"), "--out", str(tmp_path / "z.csv")])
+    assert code == 0, err
+    rows = (tmp_path / "z.csv").read_text().splitlines()
+    assert rows[1].startswith("cell0,") and rows[30].startswith("cell29,")
+
+
+def test_a_text_column_not_named_as_labels_is_a_one_line_error_with_the_hint(capsys, tmp_path):
+    (tmp_path / "t.csv").write_text("id,g1,g2,group\nS1,1,2,A\nS2,3,4,B\nS3,5,6,A\n")
+    code, _, err = _run(capsys, ["fit", "pca", str(tmp_path / "t.csv"), "--out", str(tmp_path / "m"),
+                                 "--n_components", "1"])
+    assert code == 1 and "non-numeric value 'A'" in err and "--label-column" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_warning_during_a_command_is_one_line(capsys, tmp_path, table):
+    path, _, _ = table  # PPCA's EM stops at max_iter=2 on missing values: a ConvergenceWarning
+    code, _, err = _run(capsys, ["fit", "ppca", str(path), "--label-column", "age", "--out", str(tmp_path / "r"),
+                                 "--max_iter", "2"])
+    assert code == 0, err
+    lines = [ln for ln in err.splitlines() if "converge" in ln]
+    assert lines and all(ln.startswith("latentzoo: warning: PPCA EM did not converge") for ln in lines), err
+    assert "ppca.py" not in err  # no file name, no source line

@@ -98,6 +98,11 @@ def _check_repeats(parser: Parser, command: str, argv: list[str]) -> None:
         seen[dest] = opt
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning during a command (e.g. EM not converged) as one line, without the source line."""
+    print(f"latentzoo: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def _exit_on_broken_pipe() -> int:
     """stdout's reader went away (``| head``): end quietly, as Unix tools do on SIGPIPE."""
     try:  # later flushes (at interpreter exit) must not raise again
@@ -127,6 +132,7 @@ def main(argv=None) -> int:
             raise UsageError(f"{cmd.name}: unrecognized arguments: {' '.join(extra)}")
         with warnings.catch_warnings():  # arrays in the checked column order (check_fits), not DataFrames
             warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
+            warnings.showwarning = _warning_line
             rc = cmd.run(args, extra)
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
         return rc

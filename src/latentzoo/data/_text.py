@@ -220,7 +220,8 @@ def _raise_first_bad(cells: np.ndarray, numbers: list[int], columns, where: str)
                 float(c)
             except ValueError:
                 col = f"column {columns[j]!r} (index {j})" if columns is not None else f"column {j}"
-                hint = (" (a column of sample IDs? pass id_column= / --id-column)" if j == 0 else "")
+                hint = (" (a column of sample IDs? pass id_column= / --id-column)" if j == 0 else
+                        " (a column of labels? pass label_column= / --label-column)")
                 raise ValueError(f"{where}: non-numeric value {str(c)!r} at line {numbers[i]}, {col} "
                                  f"(lines 1-based, columns 0-based){hint}.") from None
     raise ValueError(f"{where}: could not parse the numbers.")  # pragma: no cover
