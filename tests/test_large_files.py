@@ -113,7 +113,7 @@ def test_cli_evaluate_report_and_compare_of_a_file_above_the_threshold_keep_memo
 
     _streamed(evaluate, small, big, below=0.5 * big)  # ~30 MB (imports of the metrics) whatever the file
     assert evaluate("small", big * 10) > 0.9 * small  # read into memory: the probe sees the data
-    _streamed(report, small, big, below=big)  # matplotlib's figures: ~110 MB whatever the file
+    _streamed(report, small, big, below=big)  # the figures: ~80 MB whatever the file
     _streamed(compare, small, big, below=big)  # two fits, the figures: ~105 MB whatever the file
     assert not list(tmp.glob("latentzoo-*"))  # every temporary copy is removed
     html = (tmp_path / "big.html").read_text()
