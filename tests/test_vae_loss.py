@@ -110,7 +110,11 @@ def test_importance_sampling_converges_to_the_ppca_density_from_a_perturbed_enco
     W, mu, sigma, X = _ppca()
     vae = planted_linear_vae(W, mu, sigma, X, loc_shift=0.3, scale_factor=1.6)
     exact = stats.multivariate_normal(mu, W @ W.T + sigma**2 * np.eye(len(mu))).logpdf(X)
-    err = {k: abs(vae.score_samples(X, n_importance=k, random_state=1).mean() - exact.mean()) for k in (10, 2000)}
+    # the mean over 8 seeds: one seed's Monte Carlo error at k = 2000 has a standard deviation
+    # of about 0.005 nats here (8 seeds: 0.0018), next to an importance-sampling bias of about -0.002
+    est = {k: np.mean([vae.score_samples(X, n_importance=k, random_state=r).mean() for r in range(8)])
+           for k in (10, 2000)}
+    err = {k: abs(v - exact.mean()) for k, v in est.items()}
     assert err[2000] < err[10] and err[2000] < 0.01
     # the one-sample ELBO lies below log p(x) on average
     assert vae.elbo(X).mean() < exact.mean()

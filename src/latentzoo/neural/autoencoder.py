@@ -136,7 +136,8 @@ class Autoencoder(NeuralEstimator):
     contractive : float, default=0.0
         Weight of the contractive penalty ``||J_f(x)||_F^2`` (any encoder).
     contractive_estimator : {"exact", "hutchinson"}, default="exact"
-        ``"exact"``: the q vector-Jacobian products (cost grows with ``n_components``);
+        ``"exact"``: the q rows of the Jacobian (for an MLP encoder the explicit product
+        ``W_L D ... D W_1``; about ``1 + q/2`` plain steps in multiply-adds);
         ``"hutchinson"``: the unbiased estimate ``mean_k ||J^T v_k||^2`` from
         ``contractive_projections`` Rademacher probes, ``E ||J^T v||^2 = ||J||_F^2``
         (relative standard deviation at most ``sqrt(2 (1 - 1/q) / m)``; see
