@@ -100,3 +100,11 @@ def test_experiment_splits_of_a_memory_map_are_the_in_memory_splits_and_pickle_a
     back = pickle.loads(blob)
     assert isinstance(back, ExperimentData) and isinstance(back.X, np.memmap)
     assert np.array_equal(back.split(sp)[0], X[sp.train])
+
+
+def test_a_mapped_file_missing_on_a_worker_is_a_clear_error(tmp_path):
+    np.save(tmp_path / "x.npy", _data(n=50)[0])
+    blob = pickle.dumps(prepare_data(tmp_path / "x.npy", load_kw={"mmap": True}))
+    (tmp_path / "x.npy").rename(tmp_path / "moved.npy")  # as on a machine without the file
+    with pytest.raises(FileNotFoundError, match="cannot be read on this worker: put the file on a file system"):
+        pickle.loads(blob)

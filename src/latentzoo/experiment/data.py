@@ -80,6 +80,9 @@ class _MappedFile:
     offset: int
 
     def open(self) -> np.memmap:
+        if not Path(self.filename).is_file():  # a Dask worker on another machine
+            raise FileNotFoundError(f"memory-mapped data {self.filename} cannot be read on this worker: put the "
+                                    "file on a file system every worker shares (the same path)")
         return np.memmap(self.filename, dtype=np.dtype(self.dtype), mode="r", offset=self.offset,
                          shape=tuple(self.shape))
 
