@@ -82,6 +82,7 @@ def test_imputer_errors_are_clear():
         imp.sample_imputations(Xm)
 
 
-@parametrize_with_checks([Imputer("ppca", model_params={"n_components": 1, "random_state": 0})])
+@parametrize_with_checks([Imputer("ppca", model_params={"n_components": 1, "random_state": 0}),
+                          Imputer("ppca", random_state=0)])  # the default: n_components chosen by held-out entries
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

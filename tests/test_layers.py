@@ -11,6 +11,7 @@ LAYERS = {
     "registry": 0, "_validation": 0, "_spec": 0, "_atomic": 0, "_progress": 0,
     "base": 1, "persistence": 1, "distributed": 1,
     "data": 2, "linear": 2, "neural": 2, "preprocessing": 2, "impute": 2,
+    "_impute_search": 2,
     "evaluation": 3, "realism": 3, "experiment": 4, "plots": 5, "report": 5, "cli": 6, "__main__": 6,
 }
 

@@ -299,6 +299,16 @@ class PPCA(LatentModel):
         only method that fits data with missing values."""
         return {"method": "em"}
 
+    @classmethod
+    def _imputer_grid(cls, n_samples, n_features):
+        """The ``n_components`` :class:`latentzoo.Imputer` chooses among by held-out observed
+        entries: 1, 2, 4, ... and ``d - 1`` (near-full PPCA is the Gaussian conditional
+        imputation, which wins on strongly correlated tables), up to 32 (EM with missing values
+        costs ``O(n d q^2)`` per iteration)."""
+        top = min(n_features - 1, n_samples - 1, 32)
+        qs = {2 ** k for k in range(6) if 2 ** k <= top} | ({n_features - 1} if 1 <= n_features - 1 <= top else set())
+        return {"n_components": sorted(qs)} if qs else None
+
     def get_covariance(self):
         """Model covariance ``C = W W^T + sigma2 I`` (n_features, n_features)."""
         self._check_fitted()

@@ -367,6 +367,9 @@ class NeuralEstimator(LatentModel):
         tags.input_tags.allow_nan = True  # NaN = missing: filled for the encoder, left out of the loss
         return tags
 
+    #: fits :class:`latentzoo.Imputer` averages by default (a network's imputation varies with its seed)
+    _imputer_n_models = 3
+
     @classmethod
     def _imputer_params(cls) -> dict:
         """Parameters :class:`latentzoo.Imputer` gives a neural model unless told otherwise."""
