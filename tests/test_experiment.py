@@ -208,20 +208,98 @@ def _planned(monkeypatch, data, **kw):
 
 
 def test_auto_epochs_scale_training_with_the_data(monkeypatch):
-    """About 6000 optimiser steps: 18000 training rows (127 steps an epoch) get 48 epochs on a
-    cosine schedule; small data keep 100 epochs at a constant rate; an explicit count stays."""
+    """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs on a
+    cosine schedule from the higher peak rate; small data keep 100 epochs at the models' constant
+    default rate; an explicit count stays."""
     from latentzoo import make_model
     from latentzoo.data import Dataset
 
-    X = np.random.default_rng(0).standard_normal((20000, 4)).astype(np.float32)
+    X = np.random.default_rng(0).standard_normal((40000, 4)).astype(np.float32)
     big = Dataset(X, None, {"name": "big", "source": "array", "n_samples": len(X), "n_features": 4})
     (task,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], test_size=0.1)
-    steps_per_epoch = -(-int(18000 * 0.9) // 128)
-    assert task.overrides["max_epochs"] == -(-6000 // steps_per_epoch) == 48
-    assert task.overrides["lr_schedule"] == "cosine"
+    steps_per_epoch = -(-int(36000 * 0.9) // 128)
+    assert task.overrides["max_epochs"] == -(-12000 // steps_per_epoch) == 48
+    assert task.overrides["lr_schedule"] == "cosine" and task.overrides["lr"] == 3e-3
     ae = make_model("ae", **task.overrides)  # the estimator that would be fitted
-    assert ae.max_epochs == 48 and ae.lr_schedule == "cosine"
+    assert ae.max_epochs == 48 and ae.lr_schedule == "cosine" and ae.lr == 3e-3
     (small,) = _planned(monkeypatch, "digits", models=["vae"], latent_dims=[2], n_samples=300)
     assert small.overrides["max_epochs"] == 100 and "lr_schedule" not in small.overrides
+    assert "lr" not in small.overrides
     (fixed,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], epochs=7)
     assert fixed.overrides["max_epochs"] == 7 and "lr_schedule" not in fixed.overrides
+
+
+def _children(pid: int) -> set[int]:
+    """The live child processes of ``pid`` (from /proc)."""
+    kids = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                kids.add(int(d))
+    return kids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
+def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
+    # two worker processes on fits that cannot end on their own within the test (no early
+    # stopping, 5000 epochs each); SIGINT goes to the parent only (as `kill -INT`, a job
+    # controller or a notebook's interrupt send it), not to the process group
+    models = ["ae", "dae"]
+    args = ["digits", "--models", ",".join(models), "--epochs", "5000", "--hidden", "32", "--jobs", "2",
+            "--out", "rep"] + [a for m in models for a in ("--param", f"{m}.patience=None")]
+    proc = _cli(args, tmp_path)
+    t0 = time.monotonic()
+    workers: set[int] = set()
+    while proc.poll() is None and time.monotonic() - t0 < 240 and len(workers) < 2:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    time.sleep(3.0)  # the workers have started fitting
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=180)  # a fit left to finish would take many minutes
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert "Traceback" not in err.decode() and "leaked" not in err.decode(), err.decode()[-2000:]
+    deadline = time.monotonic() + 10
+    while {w for w in workers if _alive(w)} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {w for w in workers if _alive(w)}, "worker processes left running"
+    runs = tmp_path / "rep" / "runs"
+    assert not runs.is_dir() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
+    assert not (tmp_path / "rep" / "report.html").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_report_their_running_fit_epochs_to_the_parent(monkeypatch):
+    # the parent draws each worker's epoch bar: every message it receives names the run and
+    # counts that fit's epochs 0..max_epochs
+    from latentzoo import _progress
+    from latentzoo.experiment import backends
+
+    seen = []
+    monkeypatch.setattr(_progress.WorkerBars, "handle", lambda self, msg: seen.append(msg))
+    from latentzoo.experiment.data import prepare_data
+    from latentzoo.experiment.plan import make_plan
+
+    ds = prepare_data("moons", test_data=None, seed=0, n_samples=120, load_kw={}, preprocess="none")
+    splits = make_splits(len(ds.X), ds.y, repeats=1, test_size=0.25, seed=0)
+    over = lambda name, q, seed: {"n_components": q, "max_epochs": 4, "hidden": (8,), "random_state": seed,  # noqa: E731
+                                  "verbose": 1, "patience": None}
+    tasks = make_plan(["ae", "dae"], [1], splits, overrides=over, data_fingerprint=ds.fingerprint, settings={})
+    recs = list(backends.run_all([(t, splits[0]) for t in tasks], ds, jobs=2, n_importance=5, bars=True))
+    assert sorted(r.model for r, _ in recs) == ["ae", "dae"]
+    for t in tasks:
+        counts = [m[3] for m in seen if m[1] == t.name]
+        assert counts == list(range(5)), (t.name, counts)  # 0, 1, .., 4 of 4 epochs
+        assert {m[4] for m in seen if m[1] == t.name} == {4}

@@ -10,9 +10,44 @@ import logging
 import sys
 import time
 
-__all__ = ["progress", "LogProgress"]
+__all__ = ["progress", "LogProgress", "SinkProgress", "set_sink"]
 
 logger = logging.getLogger("latentzoo.progress")
+
+#: where bars report instead of drawing, in a worker process whose parent draws them
+#: (:func:`set_sink`); None: draw here
+_SINK = None
+
+
+def set_sink(sink) -> None:
+    """Send every bar's state to ``sink((desc, n, total, unit))`` instead of drawing it (None: draw).
+
+    A worker of ``compare --jobs N`` sets this so its running fit's epoch bar is drawn by
+    the parent, one line per worker, under the overall bar.
+    """
+    global _SINK
+    _SINK = sink
+
+
+class SinkProgress:
+    """A tqdm-like counter that reports its state to a sink (:func:`set_sink`)."""
+
+    def __init__(self, sink, total: int, desc: str, *, initial: int = 0, unit: str = "it"):
+        self.sink, self.total, self.desc, self.n, self.unit = sink, int(total), desc, int(initial), unit
+        self.sink((self.desc, self.n, self.total, self.unit))
+
+    def set_postfix(self, **kw) -> None:
+        pass
+
+    def set_postfix_str(self, s: str) -> None:
+        pass
+
+    def update(self, k: int = 1) -> None:
+        self.n += k
+        self.sink((self.desc, self.n, self.total, self.unit))
+
+    def close(self) -> None:
+        pass
 
 
 def _duration(s: float) -> str:
@@ -55,9 +90,45 @@ def progress(total: int, desc: str, *, verbose: int = 1, initial: int = 0, unit:
     """A tqdm bar on a terminal (stderr), log lines otherwise, nothing for ``verbose=0``."""
     from tqdm.auto import tqdm
 
+    if verbose and _SINK is not None:
+        return SinkProgress(_SINK, total, desc, initial=initial, unit=unit)
     if verbose and sys.stderr.isatty():
         return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=leave, dynamic_ncols=True,
                     file=sys.stderr)
     if verbose:
         return LogProgress(total, desc, initial=initial, unit=unit)
     return tqdm(total=total, disable=True)
+
+
+class WorkerBars:
+    """The parent's side of :func:`set_sink`: one tqdm line per worker, under the overall bar.
+
+    ``handle((worker, run, desc, n, total, unit))`` draws worker ``worker``'s running fit
+    (``run``: the run's name) at its own line; a worker's line is reused by its next fit.
+    """
+
+    def __init__(self, n_workers: int):
+        self.n_workers = int(n_workers)
+        self.bars: dict = {}
+
+    def handle(self, msg) -> None:
+        from tqdm.auto import tqdm
+
+        worker, run, desc, n, total, unit = msg
+        bar = self.bars.get(worker)
+        if bar is None:
+            if len(self.bars) >= self.n_workers:  # a replaced worker (should not happen): reuse a line
+                return
+            bar = self.bars[worker] = tqdm(total=total, position=len(self.bars) + 1, unit=unit, leave=False,
+                                           dynamic_ncols=True, file=sys.stderr)
+        label = f"{run} {desc}".strip()
+        if bar.total != total or bar.desc != label:
+            bar.reset(total=total)
+            bar.set_description_str(label, refresh=False)
+        bar.n = n
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()

@@ -11,6 +11,7 @@ Every backend runs the same function, :func:`latentzoo.experiment.runner.execute
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Callable, Iterator
@@ -42,8 +43,26 @@ def cpu_count() -> int:
 _WORKER: dict = {}
 
 
-def _init_worker(data, threads: int, log_level: int) -> None:
+def _init_worker(data, threads: int, log_level: int, bar_queue=None) -> None:
+    import signal
+
+    from .._progress import set_sink
     from .runner import limit_threads
+
+    # Ctrl-C is the parent's to handle: it stops the workers (they hold nothing unsaved,
+    # the parent stores every finished run), so a SIGINT sent to the process group or to
+    # the parent alone ends the command the same way
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a named multiprocessing semaphore; a worker stopped by the
+    # parent could not release it (a "leaked semaphore" warning at exit): a thread lock will do
+    import threading
+
+    from tqdm.std import tqdm
+
+    tqdm.set_lock(threading.RLock())
+    if bar_queue is not None:  # the running fit's epoch bar, drawn by the parent
+        pid = os.getpid()
+        set_sink(lambda state: bar_queue.put((pid, _WORKER.get("run", ""), *state)))
 
     if log_level <= logging.INFO:  # -v: the workers' epoch lines reach the same stderr
         logging.basicConfig(level=log_level, format="%(name)s: %(message)s")
@@ -54,11 +73,62 @@ def _init_worker(data, threads: int, log_level: int) -> None:
 
 
 def _run_in_worker(task, split, n_importance: int):
+    _WORKER["run"] = task.name
     return execute(task, split, _WORKER["data"], n_importance=n_importance, threads=_WORKER["threads"])
 
 
+def _draw_bars(bar_queue, n_workers: int) -> None:
+    """The parent's thread drawing the workers' epoch bars until it reads None."""
+    from .._progress import WorkerBars
+
+    bars = WorkerBars(n_workers)
+    try:
+        for msg in iter(bar_queue.get, None):
+            bars.handle(msg)
+    finally:
+        bars.close()
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it (KeyboardInterrupt)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _finished(futures):
+    """Yield the futures as they finish, waking twice a second so a Ctrl-C is seen at once
+    (a signal that lands on another thread would not end a wait without a timeout)."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def _stop_workers(pool) -> None:
+    """Stop the pool's worker processes now (a fit in progress is not waited for)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @register_backend("local")
-def _local(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int):
+def _local(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int, bars: bool = False):
     if scheduler is not None:
         raise ValueError("scheduler is for the dask backend; the local backend takes jobs")
     if jobs == 1:
@@ -66,18 +136,36 @@ def _local(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int):
             yield execute(task, split, data, n_importance=n_importance)
         return
     import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, cpu_count() // jobs)
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"),
-                               initializer=_init_worker,
-                               initargs=(data, threads, logging.getLogger().getEffectiveLevel()))
+    ctx = mp.get_context("spawn")
+    bar_queue = ctx.Queue() if bars else None
+    drawer = None
+    if bar_queue is not None:
+        drawer = threading.Thread(target=_draw_bars, args=(bar_queue, jobs), daemon=True)
+        drawer.start()
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker,
+                               initargs=(data, threads, logging.getLogger().getEffectiveLevel(), bar_queue))
+    finished = False
     try:
-        futures = [pool.submit(_run_in_worker, task, split, n_importance) for task, split in calls]
-        for fut in as_completed(futures):
+        # the submits start the workers and write the data to them: a Ctrl-C in the middle of
+        # a write would leave a worker reading a truncated pickle (a traceback on the way out),
+        # so SIGINT waits until every worker has its data
+        with _sigint_deferred():
+            futures = [pool.submit(_run_in_worker, task, split, n_importance) for task, split in calls]
+        for fut in _finished(futures):
             yield fut.result()
+        finished = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # Ctrl-C, a failed run, or the consumer stopped early: do not wait for running fits
+            _stop_workers(pool)
+        if drawer is not None:
+            bar_queue.put(None)
+            drawer.join(timeout=5)
 
 
 @register_backend("dask")
@@ -101,12 +189,17 @@ def _dask(calls, data, *, jobs: int = 1, scheduler=None, n_importance: int):
 
 
 def run_all(calls, data, *, backend: str = "local", jobs: int = 1, scheduler=None,
-            n_importance: int) -> Iterator:
-    """Run every ``(task, split)`` of ``calls`` on ``backend``; yield results as they finish."""
+            n_importance: int, bars: bool = False) -> Iterator:
+    """Run every ``(task, split)`` of ``calls`` on ``backend``; yield results as they finish.
+
+    ``bars``: with ``jobs > 1`` on the local backend, draw each worker's running fit (its
+    epoch bar) on this process's terminal, under the overall bar.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; known backends: {', '.join(BACKENDS)}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     if not calls:
         return iter(())
-    return BACKENDS[backend](calls, data, jobs=jobs, scheduler=scheduler, n_importance=n_importance)
+    kw = {"bars": bars} if backend == "local" else {}
+    return BACKENDS[backend](calls, data, jobs=jobs, scheduler=scheduler, n_importance=n_importance, **kw)

@@ -142,11 +142,11 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                          official_test=ds.official_test)
     settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
-    max_epochs, schedule = resolve_epochs(epochs, len(splits[0].train))
+    max_epochs, schedule, lr = resolve_epochs(epochs, len(splits[0].train))
 
     def overrides(name, q, run_seed):
         return {**model_overrides(MODELS[name], latent_dim=q, epochs=max_epochs, seed=run_seed, device=device,
-                                  likelihood=policy, hidden=hidden, lr_schedule=schedule), **params[name],
+                                  likelihood=policy, hidden=hidden, lr_schedule=schedule, lr=lr), **params[name],
                 **missing_params.get(name, {})}
 
     missing_params: dict = {}
@@ -155,8 +155,9 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
 
     tasks = make_plan(names, dims, splits, overrides=overrides, data_fingerprint=ds.fingerprint, settings=settings)
     _check_memory(tasks, X.shape[1])
-    # the running fit's epoch bar on a terminal (one fit at a time); with -v, epoch lines in logs
-    tty_bar = progress and sys.stderr.isatty() and jobs == 1 and backend == "local"
+    # the running fits' epoch bars on a terminal (with --jobs N, one line per worker, drawn
+    # here); with -v, epoch lines in logs
+    tty_bar = progress and sys.stderr.isatty() and backend == "local"
     for t in tasks:
         if "verbose" in t.overrides:
             t.overrides["verbose"] = int(verbose) or int(tty_bar)
@@ -183,7 +184,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     t0 = time.perf_counter()
     try:
         for rec, est in run_all([(t, split_of[t.repeat]) for t in pending], ds, backend=backend, jobs=jobs,
-                                scheduler=scheduler, n_importance=n_importance):
+                                scheduler=scheduler, n_importance=n_importance, bars=tty_bar and jobs > 1):
             rec = store.save(rec, est)
             name = f"{rec.model}-q{rec.latent_dim}-r{rec.repeat}"
             done[name] = rec
@@ -201,7 +202,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     with warnings.catch_warnings():  # the fitted models carry the data's feature names; arrays follow them
         warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
         return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
-            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, hidden=hidden,
+            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, lr=lr, hidden=hidden,
             test_size=test_size, seed=seed, device=device,
             n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
 
@@ -250,7 +251,7 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
     setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
              **({"latent_dim_choice": L["dim_reason"]} if L["dim_reason"] else {}),
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
-             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"],
+             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"], "lr": L["lr"],
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],
