@@ -9,7 +9,12 @@ relative difference of every metric (target: within 2%). The target of the defau
 is 10 minutes wall time on a 2-core CPU with ``--jobs 2`` for 60 000 x 784 images.
 
     python benchmarks/bench_compare.py ../shared/data/mnist [--jobs 2] [--reference-epochs 100]
-                                        [--models ...] [--out benchmarks/results/bench_compare.json]
+                                        [--reference-out DIR] [--models ...]
+                                        [--out benchmarks/results/bench_compare.json]
+
+``--reference-out DIR`` keeps the reference's report folder: compare is resumable, so a
+second call reuses its stored runs (the reference takes about an hour on 2 cores) and
+refits only runs whose data or parameters changed.
 
 One run of each (a run is many minutes); the thread count and the machine's load are
 recorded with the figures, since a loaded machine is slower.
@@ -61,6 +66,8 @@ def main() -> None:
     ap.add_argument("--models", default=None, help="comma-separated models (default: compare's default)")
     ap.add_argument("--reference-epochs", type=int, default=None,
                     help="also run with --epochs N and compare the metrics (e.g. 100)")
+    ap.add_argument("--reference-out", default=None,
+                    help="report folder of the reference run, kept and resumed (default: a temporary one)")
     ap.add_argument("--out", default="benchmarks/results/bench_compare.json")
     args = ap.parse_args()
     extra = ["--jobs", str(args.jobs)] + (["--models", args.models] if args.models else [])
@@ -76,7 +83,7 @@ def main() -> None:
               f"max_epochs {doc['setup'].get('max_epochs')}, load average before {load[0]:.1f}")
         show(result["models"])
         if args.reference_epochs:
-            rwall, ref = run_compare(args.data, Path(tmp) / "reference",
+            rwall, ref = run_compare(args.data, Path(args.reference_out or Path(tmp) / "reference"),
                                      extra + ["--epochs", str(args.reference_epochs)])
             rows = {r["model"]: r for r in table(ref)}
             diffs = []
