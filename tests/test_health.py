@@ -3,6 +3,7 @@ in metrics.json, the HTML table (explained under it) and the stdout summary."""
 import json
 import warnings
 
+import numpy as np
 import pytest
 
 from latentzoo import PPCA, VAE, Autoencoder, load_dataset
@@ -37,6 +38,22 @@ def test_healthy_fits_raise_no_flag(digits):
     assert _flags(PPCA(2), digits)["flags"] == []
     assert _flags(Autoencoder(2, hidden=(32,), max_epochs=300, patience=3, lr=3e-3, verbose=0, random_state=0),
                   digits)["flags"] == []
+
+
+def test_missing_values_do_not_read_as_divergence(digits):
+    # the baseline (the training mean's held-out error) counts the observed entries, as the
+    # reconstruction error does: NaN in the data used to make it NaN and flag every run
+    X, y = digits
+    X, y = X[:400].copy(), y[:400]
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    assert "diverged" not in _flags(PPCA(2, method="em"), (X, y))["flags"]
+    # and the flag still works there: the same fit with its mean moved far off the data
+    policy = resolve_policy(X)
+    data = prepare_split(X[:320], X[320:], y[:320], y[320:], policy, 0)
+    est = PPCA(2, method="em")
+    _, error = fit_run(est, policy, data)
+    est.mean_ = est.mean_ + 100.0
+    assert "diverged" in measure_run(est, policy, data, n_importance=20, error=error)["flags"]
 
 
 def test_posterior_collapse(digits):

@@ -168,8 +168,12 @@ def measure_run(model, policy: LikelihoodPolicy, data: SplitData, *, n_importanc
                                   n_importance=n_importance, random_state=seed, with_log_likelihood=False)
     metrics.update(score_log_likelihood(model, policy, data.X_test, data.X_test_deq, n_importance=n_importance))
     X_kl = data.X_test_deq if _uses_dequantized(model, policy) else data.X_test
-    centre = sum(b.sum(axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64)) / len(data.X_train)
-    baseline = sum(float(((b - centre) ** 2).sum()) for _, b in row_blocks(data.X_test, dtype=np.float64)) \
+    # the training mean's held-out error, over the observed entries (as the reconstruction
+    # error counts them) when the data have missing values
+    sums = sum(np.nansum(b, axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64))
+    counts = sum((~np.isnan(b)).sum(axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64))
+    centre = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    baseline = sum(float(np.nansum((b - centre) ** 2)) for _, b in row_blocks(data.X_test, dtype=np.float64)) \
         / len(data.X_test)
     ev = RunEvidence(model, metrics, _train_twins(model, policy, data, seed), int(data.X_test.shape[1]),
                      mean_kl=_mean_kl(model, X_kl), baseline_error=baseline)
