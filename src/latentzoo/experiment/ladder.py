@@ -134,8 +134,9 @@ def auto_epochs(n_train: int, *, batch_size: int = 128, validation_fraction: flo
 
     ``ceil(STEP_BUDGET / steps_per_epoch)`` clipped to ``[MIN_EPOCHS, MAX_EPOCHS]``, with
     ``steps_per_epoch = ceil(n_train (1 - validation_fraction) / batch_size)``: small data
-    (the digits: 11 steps an epoch) keep 100 epochs, 60 000 images get 18. Shortened fits
-    anneal the learning rate (cosine) over their epochs, so they end at a small step size.
+    (the digits: 11 steps an epoch) keep 100 epochs, 60 000 images get 29. Shortened fits
+    start at a higher learning rate (:data:`SHORT_RUN_LR`) and anneal it (cosine) over their
+    epochs, so they end at a small step size.
     """
     steps = max(1, math.ceil(n_train * (1.0 - validation_fraction) / batch_size))
     return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(STEP_BUDGET / steps))))
