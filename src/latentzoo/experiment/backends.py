@@ -2,7 +2,10 @@
 
 * ``local`` with ``jobs=1``: one run after the other in this process.
 * ``local`` with ``jobs=N``: N runs at once in separate processes (``spawn``), each
-  limited to ``cpu_count // N`` CPU threads so the machine is not oversubscribed.
+  limited to ``cpu_count // N`` CPU threads so the machine is not oversubscribed. The
+  workers ignore SIGINT: a Ctrl-C (or ``kill -INT`` of the parent alone) reaches the parent,
+  which stops them at once; with ``bars=True`` each worker's epoch bar is drawn by the
+  parent (:func:`latentzoo._progress.set_sink`).
 * ``dask``: the runs are submitted to a Dask distributed scheduler (``scheduler=
   "tcp://HOST:8786"``) with ``Client.submit``; the data are scattered to the workers once.
   Install with ``pip install latentzoo[cluster]``; every worker needs latentzoo installed.
