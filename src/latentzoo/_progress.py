@@ -117,7 +117,7 @@ class WorkerBars:
         worker, run, desc, n, total, unit = msg
         bar = self.bars.get(worker)
         if bar is None:
-            if len(self.bars) >= self.n_workers:  # a replaced worker (should not happen): reuse a line
+            if len(self.bars) >= self.n_workers:  # a replaced worker (should not happen): not drawn
                 return
             bar = self.bars[worker] = tqdm(total=total, position=len(self.bars) + 1, unit=unit, leave=False,
                                            dynamic_ncols=True, file=sys.stderr)
