@@ -76,6 +76,21 @@ def reference_rows(n_rows: int, max_points: int = MAX_POINTS, random_state=0) ->
     return _rows(n_rows, min(n_rows, int(max_points)), np.random.default_rng(random_state))
 
 
+def principal_scores(C: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lam, T)`` of a centred ``C = U S V^T``: every eigenvalue ``lam = S^2`` of ``C^T C``,
+    largest first, and the coordinates ``T = C V_k = U_k S_k`` on the first ``k`` axes.
+
+    From the eigendecomposition of the smaller of ``C^T C`` and ``C C^T``, so a wide
+    1000 x 20000 sample costs one 1000 x 1000 product, not an SVD.
+    """
+    wide = C.shape[1] > C.shape[0]
+    lam, vec = np.linalg.eigh(C @ C.T if wide else C.T @ C)  # ascending eigenvalues S^2
+    lam, vec = lam[::-1], vec[:, ::-1]
+    k = min(int(k), len(lam))
+    T = vec[:, :k] * np.sqrt(np.maximum(lam[:k], 0.0)) if wide else C @ vec[:, :k]
+    return lam, T
+
+
 def embed(X: np.ndarray, *, n_components: int = N_COMPONENTS) -> np.ndarray:
     """The rows of ``X`` on their first ``n_components`` principal axes, plus their residual norm.
 
@@ -83,9 +98,8 @@ def embed(X: np.ndarray, *, n_components: int = N_COMPONENTS) -> np.ndarray:
     of ``C = X - m`` (PCA, on the data's own scale): ``T = C V_k``; the last column is
     ``||c - V_k V_k^T c|| = sqrt(||c||^2 - ||t||^2)`` (Pythagoras), the distance from the
     principal subspace. With ``k >= rank`` the projection keeps every distance (a
-    rotation) and no residual column is added. The axes come from the eigendecomposition
-    of the smaller of ``C^T C`` and ``C C^T`` (for wide data ``T = U_k S_k`` from
-    ``C C^T = U S^2 U^T``), so a 1000 x 20000 sample costs one matrix product.
+    rotation) and no residual column is added. The axes come from
+    :func:`principal_scores` (the smaller Gram matrix).
 
     Returns
     -------
@@ -93,15 +107,13 @@ def embed(X: np.ndarray, *, n_components: int = N_COMPONENTS) -> np.ndarray:
     """
     X = np.asarray(X, dtype=np.float64)
     C = X - X.mean(axis=0)
-    wide = C.shape[1] > C.shape[0]
-    lam, vec = np.linalg.eigh(C @ C.T if wide else C.T @ C)  # ascending eigenvalues S^2
-    lam, vec = lam[::-1], vec[:, ::-1]
+    lam, T = principal_scores(C, int(n_components))  # T: (n, k) principal coordinates
     tol = max(lam[0], 0.0) * max(C.shape) * np.finfo(float).eps * 10
     rank = int((lam > tol).sum()) if lam[0] > 0 else 0
     k = min(int(n_components), rank)
     if k == 0:  # every row the same point
         return np.zeros((len(X), 1))
-    T = vec[:, :k] * np.sqrt(lam[:k]) if wide else C @ vec[:, :k]  # (n, k) principal coordinates
+    T = T[:, :k]
     if k >= rank:
         return T
     resid = np.sqrt(np.maximum((C ** 2).sum(axis=1) - (T ** 2).sum(axis=1), 0.0))  # (n,) off the subspace

@@ -128,20 +128,17 @@ def shown_features(X_train, n: int = N_SHOWN, *, n_axes: int = N_AXES, random_st
     main directions of variation explain. Missing values are filled by column means.
     """
     from ..data.missing import fill_column_means
+    from ..realism import principal_scores
 
     X = np.asarray(X_train, dtype=np.float64)
     if len(X) > MAX_ROWS:
         X = X[np.sort(np.random.default_rng(random_state).choice(len(X), MAX_ROWS, replace=False))]
     X = fill_column_means(X) if np.isnan(X).any() else X
     C = X - X.mean(axis=0)
-    if C.shape[1] > C.shape[0]:  # wide: S_a V_a = C^T U_a / ... from C C^T = U S^2 U^T, (N, N)
-        lam, U = np.linalg.eigh(C @ C.T)
-        k = min(int(n_axes), len(lam))
-        SV = (C.T @ U[:, ::-1][:, :k]).T  # (k, D): S_a V_a (C^T u_a = s_a v_a)
-    else:  # C^T C = V S^2 V^T, (D, D)
-        lam, V = np.linalg.eigh(C.T @ C)
-        k = min(int(n_axes), len(lam))
-        SV = (V[:, ::-1][:, :k] * np.sqrt(np.maximum(lam[::-1][:k], 0.0))).T
+    lam, T = principal_scores(C, n_axes)  # T = U_k S_k
+    s = np.sqrt(np.maximum(lam[:T.shape[1]], 0.0))
+    # S_a V_a = C^T u_a = C^T T_a / s_a (an axis with s_a = 0 explains nothing)
+    SV = np.divide(C.T @ T, s, out=np.zeros((C.shape[1], len(s))), where=s > 0).T  # (k, D)
     score = (SV ** 2).sum(axis=0) / len(X)  # (D,) variance along the k axes
     return np.argsort(-score, kind="stable")[: min(int(n), X.shape[1])]
 
