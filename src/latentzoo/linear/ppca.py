@@ -39,9 +39,11 @@ class PPCA(LatentModel):
       its ``score_samples`` is the log-density of ``N(mu, c^2 C)``, ``c = sqrt(N/(N-1))``:
       ``sklearn_PCA(q).fit(X).score_samples(X) ==
       PPCA(q).fit(X).score_samples(mu + (X - mu) / c) - d log c``.
-    * ``method="em"``: EM (T&B eqs. 29-30 in the form using ``S``), started from a random
-      ``W`` (seeded by ``random_state``), stopped when the relative change of the mean
-      log-likelihood is below ``tol``. With missing values (NaN, ``method="em"`` only) the
+    * ``method="em"``: EM (T&B eqs. 29-30 in the form using ``S``), parameter-expanded
+      (PX-EM, Liu, Rubin & Wu 1998: ``W`` rescaled to the latent moments each step, without
+      which EM stalls with inflated ``W`` on wide data; see :mod:`latentzoo.linear._em`),
+      started from a random ``W`` (seeded by ``random_state``), stopped when the relative
+      change of the mean log-likelihood is below ``tol``. With missing values (NaN, ``method="em"`` only) the
       missing entries are marginalised out (Ilin & Raiko 2010). The ML solution is
       unique only up to a rotation ``W R``; after EM ``W`` is rotated to orthogonal columns
       of decreasing norm (the ``R = I`` form), which changes no likelihood.
