@@ -43,7 +43,7 @@ class PPCA(LatentModel):
       (PX-EM, Liu, Rubin & Wu 1998: ``W`` rescaled to the latent moments each step, without
       which EM stalls with inflated ``W`` on wide data; see :mod:`latentzoo.linear._em`),
       started from a random ``W`` (seeded by ``random_state``), stopped when the relative
-      change of the mean log-likelihood is below ``tol``. With missing values (NaN, ``method="em"`` only) the
+      changes of the mean log-likelihood and of ``sigma2`` are below ``tol``. With missing values (NaN, ``method="em"`` only) the
       missing entries are marginalised out (Ilin & Raiko 2010). The ML solution is
       unique only up to a rotation ``W R``; after EM ``W`` is rotated to orthogonal columns
       of decreasing norm (the ``R = I`` form), which changes no likelihood.
@@ -61,7 +61,9 @@ class PPCA(LatentModel):
     max_iter : int, default=500
         EM iterations at most (``method="em"``).
     tol : float, default=1e-6
-        EM stops when ``|L_t - L_{t-1}| <= tol * |L_{t-1}|`` (mean log-likelihood ``L``).
+        EM stops when ``|L_t - L_{t-1}| <= tol * |L_{t-1}|`` (mean log-likelihood ``L``) and
+        ``|sigma2_t - sigma2_{t-1}| <= tol * sigma2_{t-1}`` (``L`` alone is flat at its maximum:
+        it stopped with ``sigma2`` 2-8% off the ML for ``q = d - 1``).
     random_state : int, RandomState, Generator or None, default=None
         Seeds the EM initialisation; results are deterministic given it.
 
@@ -74,7 +76,10 @@ class PPCA(LatentModel):
     explained_variance_ : ndarray of shape (n_components,)
         ``Lambda_q``: top eigenvalues of the ML covariance (``= ||w_k||^2 + sigma2``).
     noise_variance_ : float
-        ``sigma2`` (floored at ``eps * trace(S) / d`` so that ``C`` stays invertible).
+        ``sigma2``, floored so that ``C`` stays invertible where the data lie in a
+        ``q``-dimensional affine subspace (the likelihood is then unbounded as ``sigma2 -> 0``):
+        at ``eps * trace(S) / d`` by the closed form, at ``sqrt(eps)`` times the mean variance by
+        EM, whose likelihood and M-step divide by ``sigma2`` (:mod:`latentzoo.linear._em`).
     degenerate_ : bool
         ``n_components >= n_samples - 1``: ``sigma2`` is at its floor and held-out
         log-likelihoods are meaningless; ``fit`` warns (:class:`DegenerateFitWarning`).
