@@ -82,6 +82,37 @@ def test_jacobian_norm_matches_autograd(digits):
     np.testing.assert_allclose(ae.jacobian_norm(X[:5]), ref, rtol=1e-4)
 
 
+@pytest.mark.parametrize("kw", [dict(activation="tanh"), dict(activation="tanh", missing_indicator=True),
+                                dict(architecture="conv", image_shape=(4, 4), activation="elu")],
+                         ids=["mlp", "mlp-indicator", "conv"])
+def test_jacobian_norm_of_rows_with_nan_is_over_the_observed_entries(kw):
+    # transform fills a NaN entry (missing_fill) before the encoder, so the code is a function
+    # of the observed entries only: the Jacobian is that of x_o -> transform(x), whose columns
+    # at missing entries are 0. Oracle: torch.autograd through module_.code (the transform path)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 16)).astype(np.float32)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    ae = Autoencoder(3, hidden=(8,), max_epochs=1, **kw, **FAST).fit(X)
+    rows = X[:6].copy()
+    rows[5] = np.nan
+    rows[5, 3] = 1.0  # a single observed entry
+    assert np.isnan(rows).any(axis=1).all()
+
+    def ref(x):
+        x = torch.from_numpy(x)
+        obs = ~torch.isnan(x)
+
+        def code(v):
+            return ae.module_.code(x.masked_scatter(obs, v)[None])[0]
+        return torch.autograd.functional.jacobian(code, x[obs]).pow(2).sum().item()
+
+    got = ae.jacobian_norm(rows)
+    np.testing.assert_allclose(got, [ref(x) for x in rows], rtol=1e-4)
+    # complete rows: the full Jacobian, as before
+    full = np.nan_to_num(X[:3], nan=0.5)
+    np.testing.assert_allclose(ae.jacobian_norm(full), [ref(x) for x in full], rtol=1e-4)
+
+
 def test_dae_score_field_matches_tweedie_on_gaussian_mixture():
     from latentzoo.data import gaussian_mixture_density, load_dataset
 

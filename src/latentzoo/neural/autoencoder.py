@@ -286,12 +286,22 @@ class Autoencoder(NeuralEstimator):
         return self._batched(lambda z: self.module_.decode(z).mean, Z)
 
     def jacobian_norm(self, X):
-        """``||J_f(x)||_F^2`` of the encoder at each row of ``X``, shape (n_samples,)."""
-        X = self._input(X)
-        n = self.n_features_in_
-        return self._batched(lambda xb: jacobian_frobenius_sq(
-            self.module_.encoder, self.module_.inputs.encoder_input(xb, torch.ones_like(xb, dtype=torch.bool)),
-            n_out=self.n_components, n_wrt=n), X, batch_size=512)
+        """``||J_f(x)||_F^2`` of the encoder at each row of ``X``, shape (n_samples,).
+
+        NaN = missing, as in :meth:`transform`: the encoder reads the row filled
+        (``missing_fill``, and the mask with ``missing_indicator``), so its code is a function
+        of the observed entries only, and the norm is that of the Jacobian with respect to
+        them, ``sum_j sum_{i observed} (d h_j / d x_i)^2`` (the columns of missing entries,
+        derivatives with respect to a constant, are 0). Complete rows: all ``n_features``.
+        """
+        X = self._input(X, allow_nan=True)
+        return self._batched(self._jacobian_norm_batch, X, batch_size=512)
+
+    def _jacobian_norm_batch(self, xb):
+        filled, mask = self.module_.inputs.maybe_split(xb)  # mask None: no NaN (CPU)
+        wrt = None if mask is None or bool(mask.all()) else mask
+        return jacobian_frobenius_sq(self.module_.encoder, self.module_.inputs.encoder_input(filled, mask),
+                                     n_out=self.n_components, n_wrt=self.n_features_in_, wrt_mask=wrt)
 
     def score_field(self, X):
         """Estimate of ``grad log p_sigma(x)`` from a Gaussian-noise DAE: ``(r(x) - x) / sigma^2``.

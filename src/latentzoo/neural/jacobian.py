@@ -77,7 +77,8 @@ def jacobian_mode(n_in: int, n_out: int) -> str:
 
 def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, *,
                           mode: str = "auto", n_out: int | None = None,
-                          return_output: bool = False, n_wrt: int | None = None):
+                          return_output: bool = False, n_wrt: int | None = None,
+                          wrt_mask: torch.Tensor | None = None):
     """``||J_f(x_b)||_F^2`` for every row ``x_b`` of ``x``.
 
     Parameters
@@ -97,6 +98,9 @@ def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     n_wrt : int, optional
         Differentiate with respect to the first ``n_wrt`` input columns only (the data,
         not a missing-value indicator appended to them); default all ``D``.
+    wrt_mask : bool Tensor of shape (B, n_wrt), optional
+        Per row, the input columns to differentiate with respect to (the observed entries of
+        a row with missing values: the Jacobian of ``x_obs -> f(x)``); default all.
 
     Returns
     -------
@@ -108,7 +112,7 @@ def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     if mode == "auto":
         layers = mlp_layers(f)
         if layers is not None and (n_out is None or jacobian_mode(x.shape[-1], n_out) == "rev"):
-            return mlp_frobenius_sq(layers, x, return_output=return_output, n_wrt=n_wrt)
+            return mlp_frobenius_sq(layers, x, return_output=return_output, n_wrt=n_wrt, wrt_mask=wrt_mask)
         mode = jacobian_mode(x.shape[-1], n_out) if n_out is not None else "rev"
 
     def single(xi):  # (D,) -> (q,), returned twice: the Jacobian's input and the aux output
@@ -119,6 +123,8 @@ def jacobian_frobenius_sq(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     J, h = vmap(transform(single, has_aux=True))(x)  # J: (B, q, D), h: (B, q)
     if n_wrt is not None:
         J = J[..., :n_wrt]
+    if wrt_mask is not None:
+        J = J * wrt_mask.unsqueeze(1)  # (B, q, D): columns not differentiated are 0
     sq = J.pow(2).flatten(1).sum(-1)  # (B,)
     return (sq, h) if return_output else sq
 
@@ -163,7 +169,8 @@ def mlp_layers(f) -> list[nn.Module] | None:
 
 
 def mlp_frobenius_sq(layers: list[nn.Module], x: torch.Tensor, *, return_output: bool = False,
-                     n_wrt: int | None = None, gram: bool | None = None):
+                     n_wrt: int | None = None, gram: bool | None = None,
+                     wrt_mask: torch.Tensor | None = None):
     """``||J_f(x_b)||_F^2`` per row for an MLP ``f`` (:func:`mlp_layers`), from the explicit
     product ``J = W_L D_{L-1} ... D_1 W_1`` (``D_l = diag f_l'(a_l)``, Rifai et al. 2011, eq. 5
     for one sigmoid layer).
@@ -176,6 +183,9 @@ def mlp_frobenius_sq(layers: list[nn.Module], x: torch.Tensor, *, return_output:
     batch), whichever has fewer multiply-adds (``gram``: None decides, True/False forces).
     Differentiable: gradients reach the weights through the products and the derivatives
     (for ReLU the derivative is piecewise constant: its gradient is 0, as autograd's).
+
+    ``wrt_mask`` (B, n_wrt) bool keeps, per row, only those columns of ``J`` (no Gram identity
+    then: its ``G`` is shared by all rows).
 
     Returns ``(B,)``, and ``f(x)`` (B, q) from the same pass if ``return_output``.
     """
@@ -198,13 +208,16 @@ def mlp_frobenius_sq(layers: list[nn.Module], x: torch.Tensor, *, return_output:
             A = t.expand(B, *t.shape) if A is None else A @ t  # (B, r, n_in of the layer)
         else:
             A = torch.diag_embed(t) if A is None else A * t.unsqueeze(1)
+    keep = 1 if wrt_mask is None else wrt_mask.unsqueeze(1).to(A.dtype)  # (B, 1, D)
     if stop == 0:  # a single Linear, or activations before the first Linear: A is J itself
-        sq = A[..., :n_in].square().sum((1, 2))
+        sq = (A[..., :n_in] * keep).square().sum((1, 2))
     else:
         W1 = factors[0][1][:, :n_in]  # (H, D)
-        if gram is None:
+        if wrt_mask is not None:
+            gram = False
+        elif gram is None:
             gram = _gram_is_cheaper(B, A.shape[1], *W1.shape) and not torch.is_autocast_enabled(x.device.type)
-        sq = _GramNorm.apply(A, W1) if gram else (A @ W1).square().sum((1, 2))  # J = A W_1: (B, q, D)
+        sq = _GramNorm.apply(A, W1) if gram else ((A @ W1) * keep).square().sum((1, 2))  # J = A W_1: (B, q, D)
     return (sq, h) if return_output else sq
 
 
