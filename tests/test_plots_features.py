@@ -114,3 +114,22 @@ def test_wide_samples_are_a_heatmap_of_the_most_varying_named_features(planted):
     cols = np.sort(np.argsort(-S.var(axis=0), kind="stable")[:20])
     np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), S[:, cols])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [names[j] for j in cols]
+
+
+def test_wide_reconstructions_of_seven_models_are_a_grid_of_four_columns():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(60, 8)) @ rng.normal(size=(8, 200)) + 0.3 * rng.normal(size=(60, 200))
+    models = {f"pca{q}": latentzoo.PCA(q).fit(X) for q in range(1, 8)}
+    fig = plots.reconstructions(models, X, n=60)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 7 and len(fig.axes) == 8  # 2 rows of 4, the 8th cell hidden
+    assert {ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes} == {(2, 4)}
+    rows_cols = [ax.get_subplotspec().get_geometry()[2] for ax in shown]
+    assert rows_cols == list(range(7))  # the models in order, row-major
+    for ax, (name, m) in zip(shown, models.items()):
+        R = m.inverse_transform(m.transform(X))
+        assert ax.get_title() == f"{name}: R\u00b2 = {r2_score(X, R, multioutput='variance_weighted'):.3f}"
+    w, h = fig.get_size_inches()
+    # at most 14 inches wide (the report scales a figure to the page: one row of 7 was 24 inches
+    # wide, each panel a sixth of the page) and every panel at least 3 x 3 inches
+    assert w <= 14 and w / 4 >= 3 and h / 2 >= 3

@@ -30,6 +30,18 @@ def subplots(nrows: int = 1, ncols: int = 1, *, figsize=None, **kw):
     return plt.subplots(nrows, ncols, figsize=figsize or FIGSIZE["square"], layout="constrained", **kw)
 
 
+def panel_grid(n: int, *, size: float = 3.2, height: float | None = None, max_cols: int = 4):
+    """A figure of ``n`` panels, at most ``max_cols`` a row, each ``size`` x ``height``
+    inches (default square); returns ``(fig, axes)``, ``axes`` the ``n`` used ones in
+    row-major order (the cells left over in the last row are hidden)."""
+    ncols = max(1, min(int(max_cols), n))
+    nrows = -(-n // ncols)
+    fig, axes = subplots(nrows, ncols, figsize=(size * ncols, (height or size) * nrows), squeeze=False)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.ravel()[:n])
+
+
 def figure_and_axes(ax=None, *, figsize=None):
     """``(ax.figure, ax)`` for a given axes, else a new single-axes figure."""
     if ax is not None:

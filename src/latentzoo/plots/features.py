@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._style import PALETTE, as_model_dict, subplots
+from ._style import PALETTE, as_model_dict, panel_grid, subplots
 
 __all__ = ["feature_drivers", "drivers_figure", "reconstruction_scatter", "interpolation_heatmap",
            "feature_labels"]
@@ -116,17 +116,17 @@ def r_squared(X, R) -> float:
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
 
 
-def reconstruction_scatter(models, X, *, max_points: int = 20000, random_state=0, title=None):
-    """One panel per model: every observed entry of ``X`` against its reconstruction, the
-    diagonal ``y = x`` and the R² of the reconstruction (:func:`r_squared`)."""
+def reconstruction_scatter(models, X, *, max_points: int = 20000, random_state=0, title=None, max_cols: int = 4):
+    """One panel per model (at most ``max_cols`` a row): every observed entry of ``X``
+    against its reconstruction, the diagonal ``y = x`` and the R² of the reconstruction
+    (:func:`r_squared`)."""
     models = as_model_dict(models)
     X = np.asarray(X, dtype=np.float64)
-    n = len(models)
-    fig, axes = subplots(1, n, figsize=(3.4 * n + 0.4, 3.6), squeeze=False)
+    fig, axes = panel_grid(len(models), size=3.4, max_cols=max_cols)
     rng = np.random.default_rng(random_state)
     obs = X[~np.isnan(X)]
     lo, hi = (float(obs.min()), float(obs.max())) if obs.size else (0.0, 1.0)
-    for ax, (name, m) in zip(axes[0], models.items()):
+    for ax, (name, m) in zip(axes, models.items()):
         R = np.asarray(m.inverse_transform(m.transform(X)), dtype=np.float64)
         ok = np.flatnonzero(~np.isnan(X).ravel())
         pick = ok if ok.size <= max_points else rng.choice(ok, max_points, replace=False)

@@ -113,17 +113,11 @@ def _regularity(comp):
 
 def _panel_grid(models: dict, draw_one, *, size=3.2, max_cols=4):
     """One figure, one axes per model (``max_cols`` per row); ``draw_one(name, model, ax)``."""
-    import matplotlib.pyplot as plt
+    from ..plots._style import panel_grid
 
-    n = len(models)
-    ncols = min(max_cols, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), layout="constrained",
-                             squeeze=False)
-    for ax, (name, m) in zip(axes.ravel(), models.items()):
+    fig, axes = panel_grid(len(models), size=size, max_cols=max_cols)
+    for ax, (name, m) in zip(axes, models.items()):
         draw_one(name, m, ax)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
     return fig
 
 
