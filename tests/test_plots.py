@@ -305,18 +305,39 @@ def test_interpolations_decode_the_segment_between_codes(fitted, data):
     steps = 5
     models = {"pca": fitted["pca"], "vae": fitted["vae"]}
     fig = plots.interpolations(models, X[0], X[1], steps=steps, image_shape=SHAPE)
+    path = {"pca": fig.axes[1], "vae": fig.axes[4]}  # per model a row: start (data), path, end (data)
     # PCA: decoding (1-t) z_a + t z_b is (1-t) P(x_a) + t P(x_b), P scikit-learn's projection
     sk = SkPCA(2).fit(X)
     Pab = sk.inverse_transform(sk.transform(X[:2]))
     for k, t in enumerate(np.linspace(0, 1, steps)):
-        np.testing.assert_allclose(_tile(_image(fig.axes[0]), k, steps), ((1 - t) * Pab[0] + t * Pab[1]).reshape(SHAPE),
+        np.testing.assert_allclose(_tile(_image(path['pca']), k, steps), ((1 - t) * Pab[0] + t * Pab[1]).reshape(SHAPE),
                                    atol=1e-6)
     # VAE: its own interpolate (decoded posterior means at the ends)
     vae = fitted["vae"]
     ends = vae.inverse_transform(vae.transform(X[:2]))
-    np.testing.assert_allclose(_tile(_image(fig.axes[1]), 0, steps), ends[0].reshape(SHAPE), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(_tile(_image(fig.axes[1]), steps - 1, steps), ends[1].reshape(SHAPE),
+    np.testing.assert_allclose(_tile(_image(path['vae']), 0, steps), ends[0].reshape(SHAPE), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_tile(_image(path['vae']), steps - 1, steps), ends[1].reshape(SHAPE),
                                rtol=1e-5, atol=1e-6)
+    _png_ok(fig)
+
+
+def test_image_interpolations_show_the_two_real_inputs_at_the_ends(fitted, data):
+    X, _ = data
+    models = {"pca": fitted["pca"], "vae": fitted["vae"]}
+    fig = plots.interpolations(models, X[3], X[7], steps=6, image_shape=SHAPE)
+    rows = np.array(fig.axes).reshape(len(models), 3)
+    for i, (start, path, end) in enumerate(rows):
+        # the end panels are the inputs themselves, not their reconstructions
+        np.testing.assert_array_equal(_tile(_image(start), 0, 1), X[3].reshape(SHAPE))
+        np.testing.assert_array_equal(_tile(_image(end), 0, 1), X[7].reshape(SHAPE))
+        assert _image(path).shape[1] == 6 * (SHAPE[1] + 1) + 1  # the 6 decoded steps between them
+        for ax in (start, end):  # marked as data: a visible frame
+            assert all(sp.get_visible() for sp in ax.spines.values())
+        assert not any(sp.get_visible() for sp in path.spines.values())
+        assert start.get_ylabel() == list(models)[i]
+    assert (rows[0, 0].get_title(), rows[0, 2].get_title()) == ("start (data)", "end (data)")
+    # one grey scale for data and decoded images
+    assert len({ax.images[0].get_clim() for ax in fig.axes}) == 1
     _png_ok(fig)
 
 

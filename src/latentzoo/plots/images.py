@@ -271,6 +271,42 @@ def _path(model, x_a, x_b, steps):
     return out.reshape(steps, -1)
 
 
+#: the colour of the frame around real (data) images shown beside decoded ones
+DATA_FRAME = "#2ca02c"
+
+
+def _frame(ax, title=None):
+    """Mark ``ax`` as showing real data: a thin coloured frame (and ``title``)."""
+    for s in ax.spines.values():
+        s.set_visible(True)
+        s.set_edgecolor(DATA_FRAME)
+        s.set_linewidth(2.0)
+    if title:
+        ax.set_title(title, fontsize="small", color=DATA_FRAME)
+
+
+def _image_paths(paths: dict, x_a, x_b, shape, title):
+    """One row per model: the real ``x_a`` (framed), the decoded path, the real ``x_b`` (framed)."""
+    ends = np.vstack([x_a, x_b])
+    lo = min(float(np.nanmin(ends)), *(float(np.min(P)) for P in paths.values()))
+    hi = max(float(np.nanmax(ends)), *(float(np.max(P)) for P in paths.values()))
+    steps = next(iter(paths.values())).shape[0]
+    fig, axes = subplots(len(paths), 3, figsize=(max(4.0, 0.7 * (steps + 2) + 1.9), 0.85 * len(paths) + 0.8),
+                         squeeze=False, gridspec_kw={"width_ratios": [1, steps, 1]})
+    for i, (name, P) in enumerate(paths.items()):
+        start, path, end = axes[i]
+        image_grid(x_a, ncols=1, ax=start, image_shape=shape, vmin=lo, vmax=hi)
+        image_grid(P, ncols=steps, ax=path, image_shape=shape, vmin=lo, vmax=hi)
+        image_grid(x_b, ncols=1, ax=end, image_shape=shape, vmin=lo, vmax=hi)
+        _frame(start, "start (data)" if i == 0 else None)
+        _frame(end, "end (data)" if i == 0 else None)
+        _row_label(start, name)
+    axes[0, 1].set_title("decoded path", fontsize="small")
+    axes[-1, 1].set_xlabel("t = 0  \u2192  t = 1")
+    fig.suptitle(title)
+    return fig
+
+
 def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None, feature_names=None):
     """Decoded points between two inputs, one row per model (t = 0 at the left, 1 at the right).
 
@@ -280,7 +316,8 @@ def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None, 
     x_a, x_b : array of shape (n_features,)
     steps : int, default=10
     image_shape : (h, w), optional
-        Images: one row of decoded images per model. Other data with more than two
+        Images: one row per model, the decoded images between the two real inputs
+        themselves (framed, "start (data)" and "end (data)"), all on one grey scale. Other data with more than two
         features: a heatmap per model (steps x the features that change most), the
         features named by ``feature_names`` (default: the model's ``feature_names_in_``).
     feature_names : sequence of str, optional
@@ -300,16 +337,7 @@ def interpolations(models, x_a, x_b, steps=10, image_shape=None, *, title=None, 
     shape = resolve_image_shape(image_shape, x_a.shape[1], next(iter(models.values())))
     title = title or f"Interpolation between two inputs in latent space ({steps} steps)"
     if shape is not None:
-        lo = min(float(np.min(P)) for P in paths.values())
-        hi = max(float(np.max(P)) for P in paths.values())
-        fig, axes = subplots(len(paths), 1, figsize=(max(4.0, 0.7 * steps + 1.5), 0.85 * len(paths) + 0.6),
-                             squeeze=False)
-        for ax, (name, P) in zip(axes[:, 0], paths.items()):
-            image_grid(P, ncols=int(steps), ax=ax, image_shape=shape, vmin=lo, vmax=hi)
-            _row_label(ax, name)
-        axes[-1, 0].set_xlabel("t = 0  \u2192  t = 1")
-        fig.suptitle(title)
-        return fig
+        return _image_paths(paths, x_a, x_b, shape, title)
     if x_a.shape[1] > 2:
         first = next(iter(models.values()))
         names = feature_names if feature_names is not None else getattr(first, "feature_names_in_", None)

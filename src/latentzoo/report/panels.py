@@ -95,7 +95,9 @@ def interpolations_section(comp):
         return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points "
                  f"(left: the two inputs; t = 0 to 1 left to right); {SHOWN_WORDS}",
                  lambda: interpolation_figure(comp, x_a, x_b, steps=10))]
-    return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points",
+    ends = " (the two held-out images themselves at the ends of each row, framed: start (data), end (data))" \
+        if comp.image_shape is not None else ""
+    return [("interpolations.png", f"Decoded straight-line latent interpolation between two held-out points{ends}",
              lambda: _plots().interpolations(comp.models, x_a, x_b, steps=10, image_shape=comp.image_shape,
                                              feature_names=comp.meta.get("columns")))]
 
