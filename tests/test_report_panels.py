@@ -171,3 +171,59 @@ def test_shown_features_rank_by_variance_along_the_leading_axes(shape):
     p = SkPCA(5, svd_solver="full").fit(X)
     score = (p.explained_variance_[:, None] * p.components_ ** 2).sum(axis=0) * (len(X) - 1) / len(X)
     assert list(shown_features(X, n=10)) == list(np.argsort(-score)[:10])
+
+
+@pytest.fixture(scope="module")
+def narrow(tmp_path_factory):
+    """A narrow table (8 named features of different scales, 200 rows), no image shape."""
+    rng = np.random.default_rng(5)
+    X = (rng.normal(size=(200, 2)) @ rng.normal(size=(2, 8)) + 0.3 * rng.normal(size=(200, 8))) * np.logspace(0, 2, 8)
+    names = [f"feat_{j}" for j in range(8)]
+    path = tmp_path_factory.mktemp("narrow") / "narrow.csv"
+    np.savetxt(path, X, delimiter=",", header=",".join(names), comments="", fmt="%.6g")
+    return run_comparison(str(path), ["pca", "ppca", "vae"], seed=0, **FAST), names
+
+
+def test_narrow_samples_start_each_row_with_held_out_rows_of_every_feature(narrow):
+    from latentzoo.report.panels import samples_section
+
+    comp, names = narrow
+    (f1, _, draw), (f2, _, _) = samples_section(comp)
+    assert (f1, f2) == ("samples.png", "samples_marginals.png")
+    axes = _heatmaps(draw())
+    assert [ax.get_title() for ax in axes] == ["held-out data (16 rows)", "ppca: decoder means E[x|z]",
+                                               "ppca: full draws x ~ p(x|z)", "held-out data (16 rows) ",
+                                               "vae: decoder means E[x|z]", "vae: full draws x ~ p(x|z)"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == names  # every feature, the table's order
+    everything = np.arange(8)
+    held_out = _standardised(comp, comp.X_test, everything)
+    for ax in (axes[0], axes[3]):  # the reference: 16 distinct held-out rows, the same in both rows
+        shown = ax.get_images()[0].get_array().T
+        rows = {int(np.flatnonzero(np.isclose(held_out, r, rtol=1e-5, atol=1e-5).all(axis=1))[0]) for r in shown}
+        assert len(rows) == 16
+    expected = _standardised(comp, comp.models["ppca"].sample(16, random_state=0, mean=True), everything).T
+    np.testing.assert_allclose(axes[1].get_images()[0].get_array(), expected, rtol=1e-5, atol=1e-5)
+
+
+def _box_quartiles(ax, label):
+    """(n_features, 2): the x extent (first and third quartile) of the boxes labelled ``label``, top to bottom."""
+    boxes = sorted((p for p in ax.patches if p.get_label() == label), key=lambda p: p.get_path().vertices[:, 1].mean())
+    return np.array([[p.get_path().vertices[:, 0].min(), p.get_path().vertices[:, 0].max()] for p in boxes])
+
+
+def test_narrow_marginals_set_each_models_draws_beside_the_held_out_data(narrow):
+    from latentzoo.report.panels import marginals_figure
+
+    comp, _ = narrow
+    models = {n: m for n, m in comp.models.items() if m.has_prior}
+    fig = marginals_figure(comp, models, seed=0)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["ppca", "vae"]
+    everything = np.arange(8)
+    real = _standardised(comp, comp.X_test, everything)  # all held-out rows (fewer than 1000)
+    for ax, (name, m) in zip(axes, models.items()):
+        np.testing.assert_allclose(_box_quartiles(ax, "held-out data"), np.percentile(real, [25, 75], axis=0).T,
+                                   rtol=1e-5, atol=1e-5)
+        draws = _standardised(comp, m.sample(len(real), random_state=0, mean=False), everything)
+        np.testing.assert_allclose(_box_quartiles(ax, f"{name} draws"), np.percentile(draws, [25, 75], axis=0).T,
+                                   rtol=1e-5, atol=1e-5)

@@ -4,6 +4,12 @@ Samples: per generative model a row, the same held-out rows first (the reference
 the decoder means E[x|z] and the full draws x ~ p(x|z) of the same prior draws.
 Interpolations: every model's decoded path between the same two held-out points.
 
+**Tables** (more than two features, no image shape) are drawn as heatmaps, below.
+Narrow tables (up to :data:`~latentzoo.plots.features.MAX_LINE_FEATURES` features) show
+every feature in the table's order, and their samples also get a marginal view
+(:func:`marginals_figure`): per feature, the distribution of held-out values beside that
+of as many full draws, on the same standardised scale.
+
 **Wide tables**: one feature set and one colour scale for all panels.
 
 On a table of thousands of features a heatmap shows a few of them. Panels meant to be
@@ -26,7 +32,7 @@ import numpy as np
 from .figures import NotApplicable, _panel_grid, _plots, _sub, _value_range, _wide_table, _with
 
 __all__ = ["samples_section", "interpolations_section", "reconstruction_heatmaps", "shown_features", "FeatureScale", "heatmap_grid",
-           "samples_figure", "interpolation_figure", "N_SHOWN", "Z_RANGE"]
+           "samples_figure", "marginals_figure", "interpolation_figure", "shown_words", "N_SHOWN", "Z_RANGE"]
 
 #: features shown in the heatmaps of a wide table
 N_SHOWN = 20
@@ -36,10 +42,23 @@ N_AXES = 5
 Z_RANGE = 3.0
 #: training rows used to rank the features at most
 MAX_ROWS = 5000
+#: held-out rows and full draws in the marginal view of a narrow table, at most
+N_MARGINAL = 1000
+_COLOUR_WORDS = "colour: standard deviations from each feature's training mean (dark grey: a missing value)."
 #: what the heatmaps of a wide table show (captions)
 SHOWN_WORDS = (f"rows: the same {N_SHOWN} features in every panel, those with the most variance along the "
-               f"training data's first {N_AXES} principal axes; colour: standard deviations from each feature's "
-               "training mean (dark grey: a missing value).")
+               f"training data's first {N_AXES} principal axes; {_COLOUR_WORDS}")
+
+
+def _narrow(comp) -> bool:
+    """A table of 3 to MAX_LINE_FEATURES features: every feature fits a heatmap."""
+    return comp.image_shape is None and 2 < comp.X_test.shape[1] and not _wide_table(comp)
+
+
+def shown_words(comp) -> str:
+    """What the table heatmaps of ``comp`` show (captions)."""
+    return f"rows: all {comp.X_test.shape[1]} features in the table's order; {_COLOUR_WORDS}" if _narrow(comp) \
+        else SHOWN_WORDS
 
 
 # ---------------------------------------------------------------------- section builders
@@ -50,11 +69,17 @@ def samples_section(comp):
         return [NotApplicable("samples.png", "samples: no model here has a generative prior (PPCA and the "
                               "VAEs do)")]
     seed = comp.setup.get("seed", 0)
-    if _wide_table(comp):
-        return [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
-                 f"means E[x|z] (middle) and full draws x ~ p(x|z) with the observation noise (right), beside "
-                 f"16 held-out rows (left); {SHOWN_WORDS}",
-                 lambda: samples_figure(comp, models, seed))]
+    if _wide_table(comp) or _narrow(comp):
+        out = [("samples.png", "Every generative model, the same 16 prior draws z ~ N(0, I) twice: the decoder "
+                f"means E[x|z] (middle) and full draws x ~ p(x|z) with the observation noise (right), beside "
+                f"16 held-out rows (left); {shown_words(comp)}", lambda: samples_figure(comp, models, seed))]
+        if _narrow(comp):
+            n = min(len(comp.X_test), N_MARGINAL)
+            out.append(("samples_marginals.png", f"Each feature's distribution: {n} held-out rows (grey, the "
+                        f"reference, the same in every panel) and {n} full draws x ~ p(x|z) of each generative "
+                        "model (coloured); boxes: quartiles, whiskers: 5th to 95th percentile, in standard "
+                        "deviations from the feature's training mean.", lambda: marginals_figure(comp, models, seed)))
+        return out
     kinds = {"decoder means E[x|z]": True, "full draws x ~ p(x|z)": False}
     images = comp.image_shape is not None
     real = _sub(comp.X_test, None, 16, seed)[0] if images else None
@@ -93,7 +118,7 @@ def interpolations_section(comp):
     x_a, x_b = _interp_pair(comp)
     if _wide_table(comp):
         return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points "
-                 f"(left: the two inputs; t = 0 to 1 left to right); {SHOWN_WORDS}",
+                 f"(left: the two inputs; t = 0 to 1 left to right); {shown_words(comp)}",
                  lambda: interpolation_figure(comp, x_a, x_b, steps=10))]
     ends = " (the two held-out images themselves at the ends of each row, framed: start (data), end (data))" \
         if comp.image_shape is not None else ""
@@ -117,7 +142,7 @@ def reconstruction_heatmaps(comp, n: int = 16):
                                                    "and colour scale in every panel")
 
     return ("reconstruction_heatmaps.png", f"{n} held-out rows (first panel) and each model's reconstruction "
-            f"decode(encode(x)) of them; {SHOWN_WORDS}", draw)
+            f"decode(encode(x)) of them; {shown_words(comp)}", draw)
 
 
 # ---------------------------------------------------------------------- wide tables
@@ -210,7 +235,7 @@ def _scale_and_names(comp):
     from ..plots.features import feature_labels
 
     X = comp.X_train if comp.X_train is not None else comp.X_test
-    cols = shown_features(X, random_state=comp.setup.get("seed", 0))
+    cols = np.arange(X.shape[1]) if _narrow(comp) else shown_features(X, random_state=comp.setup.get("seed", 0))
     return FeatureScale(X, cols), feature_labels(comp.meta.get("columns"), X.shape[1])
 
 
@@ -235,6 +260,47 @@ def samples_figure(comp, models: dict, seed: int, n: int = 16):
         panels[f"{name}: full draws x ~ p(x|z)"] = _draw(m, n, seed, False)
     return heatmap_grid(panels, scale, names, xlabel="prior draw", ncols=3, axis_of=axis_of,
                         title=f"{n} prior draws per model, the same features and colour scale in every panel")
+
+
+def marginals_figure(comp, models: dict, seed: int, n: int = N_MARGINAL):
+    """Per generative model a panel: for every feature, a box of the held-out values (grey,
+    the reference, above) and one of as many full draws x ~ p(x|z) (the model's colour),
+    standardised as the heatmaps (:class:`FeatureScale`): wrong scales, shifted means and
+    collapsed spreads show feature by feature."""
+    from ..plots._style import PALETTE, panel_grid
+
+    scale, names = _scale_and_names(comp)
+    real = scale(comp.X_test[np.sort(np.random.default_rng(seed).permutation(len(comp.X_test))[:n])])
+    d = len(scale.cols)
+    fig, axes = panel_grid(len(models), size=3.6, height=0.32 * d + 1.2, max_cols=4)
+    import inspect
+
+    import matplotlib.axes
+
+    # horizontal boxes: ``orientation`` from matplotlib 3.10 on (``vert`` deprecated there), ``vert`` before
+    horizontal = {"orientation": "horizontal"} if "orientation" in inspect.signature(
+        matplotlib.axes.Axes.boxplot).parameters else {"vert": False}
+    style = dict(**horizontal, widths=0.32, whis=(5, 95), showfliers=False, patch_artist=True,
+                 medianprops={"color": "black"})
+    y, handles = np.arange(d), []
+    for k, (ax, (name, m)) in enumerate(zip(axes, models.items())):
+        S = scale(_draw(m, len(real), seed, False))
+        ref = ax.boxplot([c[~np.isnan(c)] for c in real.T], positions=y - 0.19, **style)
+        gen = ax.boxplot(list(S.T), positions=y + 0.19, **style)
+        for box in ref["boxes"]:
+            box.set(facecolor="0.8", edgecolor="0.4", label="held-out data")
+        for box in gen["boxes"]:
+            box.set(facecolor=PALETTE[k % len(PALETTE)], edgecolor="0.2", alpha=0.8, label=f"{name} draws")
+        ax.set_yticks(y, [str(names[j]) for j in scale.cols] if k % 4 == 0 else [], fontsize=7)
+        ax.set_ylim(d - 0.5, -0.5)  # the first feature at the top, as in the heatmaps
+        ax.axvline(0.0, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("(value - training mean) / training sd", fontsize=8)
+        ax.set_title(name, fontsize=9)
+        handles = handles or [ref["boxes"][0]]
+        handles.append(gen["boxes"][0])
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=8, frameon=False)
+    fig.suptitle(f"Feature marginals: {len(real)} held-out rows and {len(real)} full draws per model", fontsize=10)
+    return fig
 
 
 def interpolation_figure(comp, x_a, x_b, steps: int = 10):
