@@ -95,9 +95,11 @@ class MissingInput(nn.Module):
         On the CPU one reduction tells (a NaN anywhere makes the sum NaN), so complete
         batches pay no mask, no fill and no masked likelihood (``mask=None`` means all
         observed everywhere downstream); on an accelerator, where the test would be a host
-        sync per step, the mask is always built.
+        sync per step, the mask is always built. Under ``torch.compile`` too: the test is
+        data-dependent control flow (``bool`` of a tensor), a graph break in every step,
+        while in the compiled graph the mask and fill fuse into the kernels that follow.
         """
-        if x.device.type == "cpu" and not bool(torch.isnan(x.sum())):
+        if x.device.type == "cpu" and not torch.compiler.is_compiling() and not bool(torch.isnan(x.sum())):
             return x, None
         return self.split(x)
 
