@@ -227,3 +227,23 @@ def test_narrow_marginals_set_each_models_draws_beside_the_held_out_data(narrow)
         draws = _standardised(comp, m.sample(len(real), random_state=0, mean=False), everything)
         np.testing.assert_allclose(_box_quartiles(ax, f"{name} draws"), np.percentile(draws, [25, 75], axis=0).T,
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_narrow_interpolations_show_the_two_inputs_and_every_feature_standardised(narrow):
+    from latentzoo.report.panels import interpolations_section
+
+    comp, names = narrow
+    fig = interpolations_section(comp)[0][2]()
+    axes = _heatmaps(fig)
+    by_title = {ax.get_title(): ax.get_images()[0].get_array() for ax in axes}
+    assert list(by_title) == ["the two inputs", "pca", "ppca", "vae"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == names
+    x_a, x_b = comp.X_test[0], comp.X_test[len(comp.X_test) // 2]  # no labels: the first and the middle row
+    everything = np.arange(8)
+    np.testing.assert_allclose(by_title["the two inputs"], _standardised(comp, np.vstack([x_a, x_b]), everything).T,
+                               rtol=1e-5, atol=1e-5)
+    ppca = comp.models["ppca"]
+    Z = ppca.transform(np.vstack([x_a, x_b]))
+    t = np.linspace(0, 1, 10)[:, None]
+    np.testing.assert_allclose(by_title["ppca"], _standardised(comp, ppca.inverse_transform((1 - t) * Z[0] + t * Z[1]),
+                                                                everything).T, rtol=1e-5, atol=1e-5)

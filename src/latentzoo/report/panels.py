@@ -2,7 +2,8 @@
 
 Samples: per generative model a row, the same held-out rows first (the reference), then
 the decoder means E[x|z] and the full draws x ~ p(x|z) of the same prior draws.
-Interpolations: every model's decoded path between the same two held-out points.
+Interpolations: every model's decoded path between the same two held-out points (tables:
+the two points themselves first; images: at the two ends of each row).
 
 **Tables** (more than two features, no image shape) are drawn as heatmaps, below.
 Narrow tables (up to :data:`~latentzoo.plots.features.MAX_LINE_FEATURES` features) show
@@ -116,7 +117,7 @@ def _interp_pair(comp):
 def interpolations_section(comp):
     """The "Interpolations" figure, between two held-out points (of different labels when there are labels)."""
     x_a, x_b = _interp_pair(comp)
-    if _wide_table(comp):
+    if _wide_table(comp) or _narrow(comp):
         return [("interpolations.png", "Decoded straight-line latent interpolation between two held-out points "
                  f"(left: the two inputs; t = 0 to 1 left to right); {shown_words(comp)}",
                  lambda: interpolation_figure(comp, x_a, x_b, steps=10))]
@@ -267,16 +268,16 @@ def marginals_figure(comp, models: dict, seed: int, n: int = N_MARGINAL):
     the reference, above) and one of as many full draws x ~ p(x|z) (the model's colour),
     standardised as the heatmaps (:class:`FeatureScale`): wrong scales, shifted means and
     collapsed spreads show feature by feature."""
-    from ..plots._style import PALETTE, panel_grid
-
-    scale, names = _scale_and_names(comp)
-    real = scale(comp.X_test[np.sort(np.random.default_rng(seed).permutation(len(comp.X_test))[:n])])
-    d = len(scale.cols)
-    fig, axes = panel_grid(len(models), size=3.6, height=0.32 * d + 1.2, max_cols=4)
     import inspect
 
     import matplotlib.axes
 
+    from ..plots._style import PALETTE, panel_grid
+
+    scale, names = _scale_and_names(comp)
+    real = scale(comp.X_test[np.sort(np.random.default_rng(seed).permutation(len(comp.X_test))[:n])])
+    d, ncols = len(scale.cols), 4
+    fig, axes = panel_grid(len(models), size=3.6, height=0.32 * d + 1.2, max_cols=ncols)
     # horizontal boxes: ``orientation`` from matplotlib 3.10 on (``vert`` deprecated there), ``vert`` before
     horizontal = {"orientation": "horizontal"} if "orientation" in inspect.signature(
         matplotlib.axes.Axes.boxplot).parameters else {"vert": False}
@@ -291,7 +292,8 @@ def marginals_figure(comp, models: dict, seed: int, n: int = N_MARGINAL):
             box.set(facecolor="0.8", edgecolor="0.4", label="held-out data")
         for box in gen["boxes"]:
             box.set(facecolor=PALETTE[k % len(PALETTE)], edgecolor="0.2", alpha=0.8, label=f"{name} draws")
-        ax.set_yticks(y, [str(names[j]) for j in scale.cols] if k % 4 == 0 else [], fontsize=7)
+        first = k % ncols == 0  # feature names on each row's first panel
+        ax.set_yticks(y, [str(names[j]) for j in scale.cols] if first else [], fontsize=7)
         ax.set_ylim(d - 0.5, -0.5)  # the first feature at the top, as in the heatmaps
         ax.axvline(0.0, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel("(value - training mean) / training sd", fontsize=8)
