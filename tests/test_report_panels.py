@@ -36,6 +36,26 @@ def test_shown_features_are_the_planted_drivers_even_on_standardised_data():
     assert set(shown_features(Xs, n=10)) == set(drivers)
 
 
+def test_a_float32_table_longer_than_the_row_cap_gives_what_its_float64_copy_gives():
+    # rows are subsampled before the upcast now (the whole table is never copied to float64):
+    # the chosen features, their order and the scale must be those of the float64 table
+    from latentzoo.report.panels import MAX_ROWS
+
+    X, drivers = _planted(np.random.default_rng(3), n=MAX_ROWS + 1500, d=60)
+    X32 = X.astype(np.float32)
+    X32[5, 7] = np.nan  # a missing value: filled for the axes, left out of the scale
+    X64 = X32.astype(np.float64)
+    cols = shown_features(X32, n=10)
+    assert set(cols) == set(drivers)
+    np.testing.assert_array_equal(cols, shown_features(X64, n=10))
+    scale = FeatureScale(X32, cols)
+    np.testing.assert_allclose(scale.mean, np.nanmean(X64[:, cols], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(scale.sd, np.nanstd(X64[:, cols], axis=0), rtol=1e-12)
+    rows = X32[:4]
+    np.testing.assert_allclose(scale(rows), (X64[:4, cols] - np.nanmean(X64[:, cols], axis=0))
+                               / np.nanstd(X64[:, cols], axis=0), rtol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
     X, _ = _planted(np.random.default_rng(1), n=150)

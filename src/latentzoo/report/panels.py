@@ -158,9 +158,10 @@ def shown_features(X_train, n: int = N_SHOWN, *, n_axes: int = N_AXES, random_st
     from ..data.missing import fill_column_means
     from ..realism import principal_scores
 
-    X = np.asarray(X_train, dtype=np.float64)
+    X = np.asarray(X_train)  # rows first, then float64: the whole table is never upcast (nor read, if mapped)
     if len(X) > MAX_ROWS:
         X = X[np.sort(np.random.default_rng(random_state).choice(len(X), MAX_ROWS, replace=False))]
+    X = np.asarray(X, dtype=np.float64)
     X = fill_column_means(X) if np.isnan(X).any() else X
     C = X - X.mean(axis=0)
     lam, T = principal_scores(C, n_axes)  # T = U_k S_k
@@ -175,7 +176,7 @@ class FeatureScale:
     """``(x - m_j) / s_j`` for the shown features, ``m``/``s`` the training mean and sd."""
 
     def __init__(self, X_train, cols):
-        X = np.asarray(X_train, dtype=np.float64)[:, cols]
+        X = np.asarray(np.asarray(X_train)[:, cols], dtype=np.float64)  # the shown columns only, then float64
         self.cols = np.asarray(cols)
         self.mean = np.nanmean(X, axis=0)
         sd = np.nanstd(X, axis=0)
