@@ -2,7 +2,8 @@
 
 A float32 ``.npy`` smaller than the memory-map threshold is read whole into memory; this
 writes one of ``--rows`` x ``--features`` (random normal data, default 60000 x 200 = 48 MB)
-to a temporary folder, fits a PPCA and a small AE on it with ``latentzoo fit``, then runs
+to a temporary folder, fits a PPCA and a small AE on it with ``latentzoo fit`` (each as it is and with ``--preprocess
+standard``, which evaluate and report then apply to the data), then runs
 ``evaluate`` and ``report`` on it, each in a child process (benchmarks/memory_probe.py:
 a thread samples ``RssAnon`` of /proc/self/status every millisecond; the figure is the peak
 above the level after the imports, so the file's bytes read into memory count, the page
@@ -53,12 +54,14 @@ def main() -> None:
         size = path.stat().st_size
         tiny = folder / "tiny.npy"  # the same width, 1000 rows: what does not grow with the file
         np.save(tiny, rng.standard_normal((1000, args.features), dtype=np.float32))
-        fits = {"ppca": ["--n_components", "8"],
-                "ae": ["--n_components", "8", "--hidden", "(64,)", "--max_epochs", "1", "--batch_size", "1024"]}
+        ppca = ["--n_components", "8"]
+        ae = ["--n_components", "8", "--hidden", "(64,)", "--max_epochs", "1", "--batch_size", "1024"]
+        fits = {"ppca": ppca, "ae": ae,  # float32 data: --preprocess auto leaves them as they are
+                "ppca+std": [*ppca, "--preprocess", "standard"], "ae+std": [*ae, "--preprocess", "standard"]}
         rows = []
         for model, opts in fits.items():
-            out = folder / model
-            subprocess.run([sys.executable, "-m", "latentzoo", "fit", model, str(path), "--out", str(out), *opts],
+            out = folder / model.replace("+", "_")
+            subprocess.run([sys.executable, "-m", "latentzoo", "fit", model.split("+")[0], str(path), "--out", str(out), *opts],
                            check=True, capture_output=True, env=ENV)
             mapped = json.loads((out / "info.json").read_text())["data"]["mmap"]
             for cmd, extra in (("evaluate", []), ("report", ["--out", str(folder / f"{model}.html")])):
@@ -69,10 +72,10 @@ def main() -> None:
                              "tiny_file_peak_anon_bytes": fixed, "ratio_above_tiny": round((peak - fixed) / size, 2)})
     print(f"file {size / 1e6:.1f} MB ({args.rows} x {args.features} float32), in memory; 1 thread; tag {args.tag}")
     print("peak: RssAnon above the level after the imports (base); tiny: the same command on a 1000-row file")
-    print(f"{'model':<6} {'command':<9} {'mmap':>5} {'peak':>10} {'x file':>7} {'tiny':>10} {'(peak-tiny)/file':>17} "
+    print(f"{'model':<9} {'command':<9} {'mmap':>5} {'peak':>10} {'x file':>7} {'tiny':>10} {'(peak-tiny)/file':>17} "
           f"{'base':>10}")
     for r in rows:
-        print(f"{r['model']:<6} {r['command']:<9} {str(r['mmap']):>5} {r['peak_anon_bytes'] / 1e6:>7.1f} MB "
+        print(f"{r['model']:<9} {r['command']:<9} {str(r['mmap']):>5} {r['peak_anon_bytes'] / 1e6:>7.1f} MB "
               f"{r['ratio']:>7.2f} {r['tiny_file_peak_anon_bytes'] / 1e6:>7.1f} MB {r['ratio_above_tiny']:>17.2f} "
               f"{r['base_anon_bytes'] / 1e6:>7.1f} MB")
     res_path = Path(__file__).parent / "results" / "memory_inmemory.json"

@@ -108,3 +108,22 @@ def test_a_mapped_file_missing_on_a_worker_is_a_clear_error(tmp_path):
     (tmp_path / "x.npy").rename(tmp_path / "moved.npy")  # as on a machine without the file
     with pytest.raises(FileNotFoundError, match="cannot be read on this worker: put the file on a file system"):
         pickle.loads(blob)
+
+
+@pytest.mark.parametrize("method", ["standard", "minmax", "log1p", "log1p+standard", "scale255"])
+def test_preprocessing_in_row_blocks_is_the_whole_table_transform(method):
+    # the CLI preprocesses in-memory data block by block now (no float64 copy of the whole table):
+    # oracle, the float64 transform of the whole table at once, cast to float32
+    from latentzoo.cli._common import preprocessed
+    from latentzoo.preprocessing import Preprocessor
+
+    rng = np.random.default_rng(4)
+    X = rng.gamma(2.0, 30.0, size=(2 * blocks.block_rows(50) + 77, 50)).astype(np.float32)  # three blocks
+    X[3, 4] = np.nan
+    pre = Preprocessor(method).fit(X)
+    want = pre.transform(X).astype(np.float32)
+    got = preprocessed(pre, X)
+    assert got.dtype == np.float32 and not isinstance(got, np.memmap)
+    assert np.array_equal(got, want, equal_nan=True)
+    small = blocks.map_to_array(pre.transform, X[:500], values=7 * 50)  # 7-row blocks, the last one short
+    assert np.array_equal(small, want[:500], equal_nan=True)

@@ -143,13 +143,14 @@ def fit_preprocessor(args, X, meta):
 
 
 def _apply(pre, X):
-    """``pre.transform(X)`` as float32; a memory map stays one (preprocessed block by block into
-    a temporary file, removed with the mapping)."""
-    from ..data.blocks import is_mapped, map_to_memmap
+    """``pre.transform(X)`` as float32, block by block (the float64 transform of the whole table
+    and its temporaries would be 6x a float32 table's size); a memory map stays one (preprocessed
+    into a temporary file, removed with the mapping), in-memory data stay in memory."""
+    from ..data.blocks import is_mapped, map_to_array, map_to_memmap
 
     if is_mapped(X):
         return map_to_memmap(pre.transform, X, prefix="preprocessed")
-    return pre.transform(X).astype(np.float32)
+    return map_to_array(pre.transform, X)
 
 
 def load_preprocessor(where):

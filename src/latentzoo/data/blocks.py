@@ -25,7 +25,7 @@ import weakref
 import numpy as np
 
 __all__ = ["BLOCK_VALUES", "is_mapped", "block_rows", "row_blocks", "map_rows", "take_rows",
-           "column_means", "value_range", "filler", "gather_to_memmap", "map_to_memmap"]
+           "column_means", "value_range", "filler", "gather_to_memmap", "map_to_memmap", "map_to_array"]
 
 #: values per block (2 MiB of float32, 4 MiB of float64)
 BLOCK_VALUES = 2**19
@@ -53,6 +53,16 @@ def map_rows(fn, X, *, values: int | None = None, dtype=None) -> np.ndarray:
     """``fn`` applied to every row block of ``X``, the outputs concatenated along rows."""
     outs = [np.asarray(fn(b)) for _, b in row_blocks(X, values=values, dtype=dtype)]
     return np.concatenate(outs) if outs else np.empty((0,))
+
+
+def map_to_array(fn, X, *, dtype=np.float32, values: int | None = None) -> np.ndarray:
+    """``fn`` applied block by block to the rows of ``X`` (same shape out), written into one
+    in-memory ``dtype`` array: no whole-table intermediate (``fn``'s float64 temporaries are a
+    block's size), so the peak is ``X`` plus the output."""
+    out = np.empty(X.shape, dtype=dtype)
+    for i, b in row_blocks(X, values=values):
+        out[i:i + len(b)] = fn(b)
+    return out
 
 
 def take_rows(X, idx, *, dtype=np.float64) -> np.ndarray:

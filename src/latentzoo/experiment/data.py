@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.blocks import gather_to_memmap, is_mapped, map_to_memmap, take_rows, value_range
+from ..data.blocks import gather_to_memmap, is_mapped, map_to_array, map_to_memmap, take_rows, value_range
 
 __all__ = ["ExperimentData", "prepare_data", "fingerprint_arrays", "figure_subset", "FIGURE_ROWS"]
 
@@ -171,7 +171,7 @@ def prepare_data(data, *, test_data=None, seed: int = 0, n_samples: int | None =
         meta = {**meta, "preprocess": describe(pre.method_, pre.reason_)}
         if pre.method_ != "none":
             X, X_test = (None if A is None else map_to_memmap(pre.transform, A, prefix="preprocessed")
-                         if is_mapped(A) else pre.transform(A).astype(np.float32) for A in (X, X_test))
+                         if is_mapped(A) else map_to_array(pre.transform, A) for A in (X, X_test))
             vr = value_range(X)
             if vr is not None:  # the figures' grey levels follow the data the models see
                 meta["value_range"] = vr
