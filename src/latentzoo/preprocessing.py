@@ -17,8 +17,9 @@
 ``"auto"``
     chosen from the data (:func:`resolve_auto`): ``uint8`` data -> ``scale255``;
     non-negative integer counts (not only 0/1) -> ``log1p``; other data whose columns'
-    standard deviations span more than :data:`SCALE_SPREAD` (e.g. areas in the thousands
-    next to ratios near 0.1) -> ``standard``, since a neural network's inputs and a
+    ranges (max - min) differ by more than :data:`SCALE_SPREAD` (e.g. areas in the thousands
+    next to ratios near 0.1; not image pixels, which share one range however rarely they are
+    lit) -> ``standard``, since a neural network's inputs and a
     unit-variance Gaussian decoder assume comparable scales (LeCun et al. 1998, "Efficient
     BackProp", sec. 4.3); anything else -> ``none``.
 
@@ -55,7 +56,7 @@ METHODS: dict[str, tuple[str, ...]] = {
     "none": (), "minmax": ("minmax",), "standard": ("standard",), "log1p": ("log1p",),
     "log1p+standard": ("log1p", "standard"), "scale255": ("scale255",),
 }
-#: ``auto`` standardises data whose non-constant columns' standard deviations differ by more than this factor
+#: ``auto`` standardises data whose non-constant columns' ranges differ by more than this factor
 SCALE_SPREAD = 100.0
 #: values per chunk when a statistic is accumulated over the rows (memory maps stay unread whole)
 _CHUNK_VALUES = 2**20
@@ -74,9 +75,7 @@ def resolve_auto(X, stored_dtype=None) -> tuple[str, str]:
     if dtype == np.uint8:
         return "scale255", "8-bit data (uint8): divided by 255 into [0, 1]"
     lo, hi, integral = np.inf, -np.inf, True
-    d = X.shape[1]
-    n, s1, s2 = np.zeros(d), np.zeros(d), np.zeros(d)  # per column: observed count, sum, sum of squares
-    shift = None  # the first chunk's column means: sums of (x - shift) keep the variance accurate
+    cmin, cmax = np.full(X.shape[1], np.inf), np.full(X.shape[1], -np.inf)  # per column, observed values
     for sl in _row_chunks(X):
         c = np.asarray(X[sl], dtype=np.float64)
         ok = np.isfinite(c)
@@ -84,21 +83,16 @@ def resolve_auto(X, stored_dtype=None) -> tuple[str, str]:
         if v.size:
             lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
             integral = integral and bool(np.all(v == np.round(v)))
-            if shift is None:
-                shift = np.where(ok, c, 0.0).sum(0) / np.maximum(ok.sum(0), 1)
-            z = np.where(ok, c - shift, 0.0)
-            n += ok.sum(0)
-            s1 += z.sum(0)
-            s2 += (z * z).sum(0)
+            cmin = np.minimum(cmin, np.where(ok, c, np.inf).min(0))
+            cmax = np.maximum(cmax, np.where(ok, c, -np.inf).max(0))
     if np.isfinite(lo) and lo >= 0 and integral and hi > 1:
         return "log1p", f"non-negative integer counts (0 to {hi:g}): log(1 + x)"
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sd = np.sqrt(np.maximum(s2 / n - (s1 / n) ** 2, 0.0))
-    sd = sd[np.isfinite(sd) & (sd > 1e-12 * max(1.0, abs(hi), abs(lo)))]
-    if sd.size >= 2 and sd.max() > SCALE_SPREAD * sd.min():
-        return "standard", (f"column standard deviations from {sd.min():.3g} to {sd.max():.3g} (more than "
+    span = cmax - cmin
+    span = span[np.isfinite(span) & (span > 0)]  # constant and unobserved columns have no scale
+    if span.size >= 2 and span.max() > SCALE_SPREAD * span.min():
+        return "standard", (f"column ranges from {span.min():.3g} to {span.max():.3g} wide (more than "
                             f"{SCALE_SPREAD:g}x apart): (x - mean) / sd per column")
-    return "none", ("no rule applies (not uint8, not non-negative integer counts, column scales within "
+    return "none", ("no rule applies (not uint8, not non-negative integer counts, column ranges within "
                     f"{SCALE_SPREAD:g}x): data used as they are")
 
 

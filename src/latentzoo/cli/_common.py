@@ -127,8 +127,8 @@ def add_preprocess_arg(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--preprocess", default="auto", choices=("auto", *METHODS), metavar="METHOD",
                    help="auto, none, minmax, standard, log1p, log1p+standard or scale255 (default: auto: "
-                        "uint8 data divided by 255, non-negative integer counts log1p, columns whose sds are more "
-                        "than 100x apart standard, other data as they are)")
+                        "uint8 data divided by 255, non-negative integer counts log1p, columns whose ranges are "
+                        "more than 100x apart standard, other data as they are)")
 
 
 def fit_preprocessor(args, X, meta):
