@@ -222,6 +222,11 @@ def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     assert task.overrides["lr_schedule"] == "cosine" and task.overrides["lr"] == 3e-3
     ae = make_model("ae", **task.overrides)  # the estimator that would be fitted
     assert ae.max_epochs == 48 and ae.lr_schedule == "cosine" and ae.lr == 3e-3
+    # the VAEs (beta-VAE is a VAE preset) start lower; PCA takes no rate
+    tasks = _planned(monkeypatch, big, models=["pca", "dae", "vae", "beta-vae"], latent_dims=[1], test_size=0.1)
+    assert {t.model: t.overrides.get("lr") for t in tasks} == {"pca": None, "dae": 3e-3, "vae": 1e-3,
+                                                               "beta-vae": 1e-3}
+    assert all(t.overrides.get("lr_schedule") == "cosine" for t in tasks if t.model != "pca")
     (small,) = _planned(monkeypatch, "digits", models=["vae"], latent_dims=[2], n_samples=300)
     assert small.overrides["max_epochs"] == 100 and "lr_schedule" not in small.overrides
     assert "lr" not in small.overrides

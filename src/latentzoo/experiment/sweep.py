@@ -22,8 +22,8 @@ from .backends import BACKENDS, run_all
 from .data import figure_subset, prepare_data
 from ..data.blocks import is_mapped
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
-                     ModelResult, _check_models, _device_description, check_params, model_overrides,
-                     resolve_epochs, versions)
+                     ModelResult, _accepted, _check_models, _device_description, check_params, model_overrides,
+                     resolve_epochs, short_run_lr, versions)
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
@@ -142,11 +142,14 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                          official_test=ds.official_test)
     settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
-    max_epochs, schedule, lr = resolve_epochs(epochs, len(splits[0].train))
+    max_epochs, schedule = resolve_epochs(epochs, len(splits[0].train))
+    # a shortened fit's peak rate, per model; "lr" is in setup only where the run takes it
+    lr = {n: short_run_lr(MODELS[n].cls) for n in names if "lr" in _accepted(MODELS[n])} if schedule else None
 
     def overrides(name, q, run_seed):
         return {**model_overrides(MODELS[name], latent_dim=q, epochs=max_epochs, seed=run_seed, device=device,
-                                  likelihood=policy, hidden=hidden, lr_schedule=schedule, lr=lr), **params[name],
+                                  likelihood=policy, hidden=hidden, lr_schedule=schedule,
+                                  lr=(lr or {}).get(name)), **params[name],
                 **missing_params.get(name, {})}
 
     missing_params: dict = {}
@@ -251,7 +254,8 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
     setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
              **({"latent_dim_choice": L["dim_reason"]} if L["dim_reason"] else {}),
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
-             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"], "lr": L["lr"],
+             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"],
+             "lr": {k: v for k, v in L["lr"].items() if k in names} if L["lr"] else None,
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],
