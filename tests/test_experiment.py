@@ -37,9 +37,16 @@ def test_repeats_have_their_own_stratified_splits_and_cv_covers_every_row_once()
     assert sorted(np.concatenate([f.test for f in folds]).tolist()) == list(range(60))
 
 
+def _foreground_sigint():
+    """In the child: SIGINT at its default, as in a terminal's foreground job. A test run in
+    a background job (``pytest ... &``) has SIGINT ignored, which children inherit, and a
+    Python started so keeps ignoring it, rightly: a background job is not Ctrl-C'd."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(args, cwd, **kw):
     return subprocess.Popen([sys.executable, "-m", "latentzoo", "compare", *args], cwd=cwd, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_foreground_sigint, **kw)
 
 
 ARGS = ["moons", "--n-samples", "160", "--models", "pca,ppca,ae,vae", "--repeats", "2", "--epochs", "3",

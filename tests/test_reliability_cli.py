@@ -193,8 +193,9 @@ def test_ctrl_c_exits_130_and_resume_continues_the_fit(work):
     args = ["fit", "ae", "x.csv", "--out", "run", "--hidden", "(4,)", "--likelihood", "gaussian", "--patience",
             "None", "--batch_size", "8", "--checkpoint_dir", "ck"]
     proc = subprocess.Popen([sys.executable, "-m", "latentzoo", *args, "--max_epochs", "1000000"], env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
-    t0 = time.monotonic()
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a foreground job:
+    t0 = time.monotonic()  # a background `pytest &` has SIGINT ignored, which the child would inherit (and keep)
     while not (work / "ck" / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() - t0 < 120:
         time.sleep(0.01)
     time.sleep(0.2)  # some epochs later
