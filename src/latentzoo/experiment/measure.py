@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import evaluation
-from ..data.blocks import is_mapped, map_to_memmap, row_blocks
+from ..data.blocks import column_means, is_mapped, map_to_memmap, row_blocks
 from .health import RunEvidence, health_flags
 from .likelihood_policy import LikelihoodPolicy
 
@@ -170,9 +170,7 @@ def measure_run(model, policy: LikelihoodPolicy, data: SplitData, *, n_importanc
     X_kl = data.X_test_deq if _uses_dequantized(model, policy) else data.X_test
     # the training mean's held-out error, over the observed entries (as the reconstruction
     # error counts them) when the data have missing values
-    sums = sum(np.nansum(b, axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64))
-    counts = sum((~np.isnan(b)).sum(axis=0) for _, b in row_blocks(data.X_train, dtype=np.float64))
-    centre = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
+    centre, _ = column_means(data.X_train)
     baseline = sum(float(np.nansum((b - centre) ** 2)) for _, b in row_blocks(data.X_test, dtype=np.float64)) \
         / len(data.X_test)
     ev = RunEvidence(model, metrics, _train_twins(model, policy, data, seed), int(data.X_test.shape[1]),
