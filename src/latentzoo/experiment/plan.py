@@ -20,7 +20,15 @@ import numpy as np
 UNFINGERPRINTED = ("verbose",)
 
 __all__ = ["Split", "RunTask", "make_splits", "make_plan", "run_name", "check_latent_dims",
-           "default_latent_dim"]
+           "default_latent_dim", "run_cost", "longest_first"]
+
+#: relative costs of :func:`run_cost`, in epochs of one training row through a plain autoencoder.
+#: Measured on MNIST (784-256-128-2, one thread, 29 epochs of 60000 rows): the autoencoder 88 s,
+#: the contractive one 147 s (its exact Jacobian penalty), the VAE 135 s (mean and scale heads at
+#: both ends); the VAE's log-likelihood, 10000 rows x 500 importance samples, 85 s
+CONTRACTIVE_COST = 1.7
+DENSITY_COST = 1.5
+IMPORTANCE_SAMPLE_COST = 0.3
 
 
 @dataclass(frozen=True)
@@ -170,3 +178,44 @@ def _digest(sp: Split) -> str:
     if sp.test is not None:
         h.update(b"|" + np.ascontiguousarray(sp.test, dtype=np.int64).tobytes())
     return h.hexdigest()[:16]
+
+
+def run_cost(task: RunTask, n_train: int, n_test: int, n_importance: int) -> float:
+    """A rough cost of ``task``, to order parallel runs (units: one training row-epoch of a
+    plain autoencoder).
+
+    A neural fit costs ``max_epochs * n_train``, times :data:`CONTRACTIVE_COST` with a
+    contractive penalty and :data:`DENSITY_COST` for a density model (a VAE); a density
+    model's importance-sampled log-likelihood adds ``IMPORTANCE_SAMPLE_COST * n_importance *
+    n_test``. A linear model (closed form or EM) counts as 1, less than any neural fit.
+    """
+    from ..registry import MODELS
+
+    spec = MODELS[task.model]
+    params = {**spec.params, **task.overrides}
+    epochs = params.get("max_epochs", _default(spec.cls, "max_epochs"))
+    if epochs is None:
+        return 1.0  # less than one row-epoch of any neural fit: they start last
+    cost = float(epochs) * n_train
+    if params.get("contractive", _default(spec.cls, "contractive")):
+        cost *= CONTRACTIVE_COST
+    if getattr(spec.cls, "has_density", False):
+        cost = cost * DENSITY_COST + IMPORTANCE_SAMPLE_COST * n_importance * n_test
+    return cost
+
+
+def _default(cls: type, name: str):
+    import inspect
+
+    p = inspect.signature(cls.__init__).parameters.get(name)
+    return None if p is None or p.default is inspect.Parameter.empty else p.default
+
+
+def longest_first(tasks: Sequence[RunTask], n_train: int, n_test: int, n_importance: int) -> list[RunTask]:
+    """``tasks`` by :func:`run_cost`, the longest first (ties in plan order).
+
+    N workers that each take the next run finish soonest, near enough, when the longest
+    runs start first (Graham's LPT rule, 1969: within 4/3 of the best schedule); in plan
+    order a long run started last keeps one worker busy while the others wait.
+    """
+    return sorted(tasks, key=lambda t: -run_cost(t, n_train, n_test, n_importance))

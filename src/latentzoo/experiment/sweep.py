@@ -27,7 +27,7 @@ from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_I
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
-from .plan import check_latent_dims, default_latent_dim, make_plan, make_splits
+from .plan import check_latent_dims, default_latent_dim, longest_first, make_plan, make_splits
 from .stats import METRIC_LABELS, TEST, compare, summarize, verdict
 from .store import RunStore, check_destination
 
@@ -186,6 +186,9 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     kept = {}  # fitted estimators of the figure runs, when nothing is stored
     t0 = time.perf_counter()
     try:
+        if backend != "local" or jobs > 1:  # parallel: the longest runs start first (one after the other: plan order)
+            n_test = len(ds.X_test) if ds.official_test else len(splits[0].test)
+            pending = longest_first(pending, len(splits[0].train), n_test, n_importance)
         for rec, est in run_all([(t, split_of[t.repeat]) for t in pending], ds, backend=backend, jobs=jobs,
                                 scheduler=scheduler, n_importance=n_importance, bars=tty_bar and jobs > 1):
             rec = store.save(rec, est)
