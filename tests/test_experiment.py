@@ -286,6 +286,55 @@ def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
     assert not (tmp_path / "rep" / "report.html").exists()
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_workers_end_when_their_parent_is_killed(tmp_path, sig):
+    # a parent killed by kill -9 (or a SIGTERM, which Python does not turn into an exception)
+    # cannot stop its workers; they must notice and exit instead of finishing fits nobody reads
+    models = ["ae", "dae"]
+    args = ["digits", "--models", ",".join(models), "--epochs", "5000", "--hidden", "32", "--jobs", "2",
+            "--out", "rep"] + [a for m in models for a in ("--param", f"{m}.patience=None")]
+    proc = _cli(args, tmp_path)
+    t0 = time.monotonic()
+    workers: set[int] = set()
+    while proc.poll() is None and time.monotonic() - t0 < 240 and len(workers) < 2:
+        workers = {k for k in _children(proc.pid) if b"spawn_main" in _cmdline(k)}  # not the resource tracker
+        time.sleep(0.05)
+    # killed while still starting, a worker dies anyway (its data pipe closes): wait until
+    # both are fitting (10 s of CPU each: more than importing torch and reading the data)
+    while proc.poll() is None and time.monotonic() - t0 < 240 and min(map(_cpu_seconds, workers)) < 10:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    assert len(workers) >= 2 and min(map(_cpu_seconds, workers)) >= 10
+    proc.send_signal(sig)
+    proc.wait(timeout=60)  # not communicate(): live workers would hold its pipes open
+    deadline = time.monotonic() + 15
+    while {w for w in workers if _alive(w)} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = {w for w in workers if _alive(w)}
+    for w in left:  # do not leave them to the rest of the suite
+        os.kill(w, signal.SIGKILL)
+    proc.stdout.close()
+    proc.stderr.close()
+    assert not left, "worker processes outlived their parent"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return b""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of ``pid`` (0 once it is gone)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _alive(pid: int) -> bool:
     try:
         return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"

@@ -4,7 +4,8 @@
 * ``local`` with ``jobs=N``: N runs at once in separate processes (``spawn``), each
   limited to ``cpu_count // N`` CPU threads so the machine is not oversubscribed. The
   workers ignore SIGINT: a Ctrl-C (or ``kill -INT`` of the parent alone) reaches the parent,
-  which stops them at once; with ``bars=True`` each worker's epoch bar is drawn by the
+  which stops them at once; a worker whose parent dies (``kill -9``, SIGTERM) exits within a
+  second; with ``bars=True`` each worker's epoch bar is drawn by the
   parent (:func:`latentzoo._progress.set_sink`).
 * ``dask``: the runs are submitted to a Dask distributed scheduler (``scheduler=
   "tcp://HOST:8786"``) with ``Client.submit``; the data are scattered to the workers once.
@@ -70,9 +71,31 @@ def _init_worker(data, threads: int, log_level: int, bar_queue=None) -> None:
     if log_level <= logging.INFO:  # -v: the workers' epoch lines reach the same stderr
         logging.basicConfig(level=log_level, format="%(name)s: %(message)s")
 
+    _watch_parent()
     _WORKER["data"] = data
     _WORKER["threads"] = threads
     _WORKER["limits"] = limit_threads(threads)
+
+
+def _watch_parent(every: float = 0.5) -> None:
+    """End this worker soon after its parent dies (``kill -9``, SIGTERM, a crash).
+
+    The parent stores every finished run; a worker whose parent is gone only burns CPU on a
+    fit nobody will read (for minutes, on large data) and competes with the rerun that
+    resumes the experiment. A dead parent's children are re-parented, so ``getppid``
+    changes: the watching thread then exits the process at once.
+    """
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="latentzoo-parent-watch", daemon=True).start()
 
 
 def _run_in_worker(task, split, n_importance: int):
