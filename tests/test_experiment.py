@@ -216,8 +216,8 @@ def _planned(monkeypatch, data, **kw):
 
 def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs on a
-    cosine schedule from the higher peak rate; small data keep 100 epochs at the models' constant
-    default rate; an explicit count stays."""
+    cosine schedule from the higher peak rate (the denoising autoencoder twice as many); small data
+    keep 100 epochs at the models' constant default rate; an explicit count stays."""
     from latentzoo import make_model
     from latentzoo.data import Dataset
 
@@ -234,11 +234,33 @@ def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     assert {t.model: t.overrides.get("lr") for t in tasks} == {"pca": None, "dae": 3e-3, "vae": 1e-3,
                                                                "beta-vae": 1e-3}
     assert all(t.overrides.get("lr_schedule") == "cosine" for t in tasks if t.model != "pca")
+    # the denoising autoencoder (input noise) gets twice the epochs, at most 100; --param wins
+    assert {t.model: t.overrides.get("max_epochs") for t in tasks} == {"pca": None, "dae": 96, "vae": 48,
+                                                                       "beta-vae": 48}
+    (dae,) = _planned(monkeypatch, big, models=["dae"], latent_dims=[1], test_size=0.1,
+                      params={"dae": {"max_epochs": 7}})
+    assert dae.overrides["max_epochs"] == 7 and dae.overrides["lr_schedule"] == "cosine"
+    X2 = np.random.default_rng(0).standard_normal((20000, 4)).astype(np.float32)  # 127 steps an epoch: 95, 100
+    mid = Dataset(X2, None, {"name": "mid", "source": "array", "n_samples": len(X2), "n_features": 4})
+    tasks = _planned(monkeypatch, mid, models=["ae", "dae"], latent_dims=[1], test_size=0.1)
+    assert -(-12000 // -(-int(18000 * 0.9) // 128)) == 95
+    assert {t.model: t.overrides["max_epochs"] for t in tasks} == {"ae": 95, "dae": 100}
     (small,) = _planned(monkeypatch, "digits", models=["vae"], latent_dims=[2], n_samples=300)
     assert small.overrides["max_epochs"] == 100 and "lr_schedule" not in small.overrides
     assert "lr" not in small.overrides
     (fixed,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], epochs=7)
     assert fixed.overrides["max_epochs"] == 7 and "lr_schedule" not in fixed.overrides
+
+
+def test_setup_records_each_models_epochs_of_a_shortened_fit(monkeypatch):
+    from latentzoo.experiment import ladder
+
+    monkeypatch.setattr(ladder, "STEP_BUDGET", 30)  # 240 training rows: 2 steps an epoch, 15 epochs
+    comp = run_experiment("digits", ["pca", "ae", "dae"], latent_dims=[2], n_samples=300, hidden=(8,),
+                          n_importance=10, progress=False)
+    assert comp.setup["max_epochs"] == 15 and comp.setup["lr_schedule"] == "cosine"
+    assert comp.setup["max_epochs_by_model"] == {"ae": 15, "dae": 30}
+    assert {r.model: r.params.get("max_epochs") for r in comp.runs} == {"pca": None, "ae": 15, "dae": 30}
 
 
 def _children(pid: int) -> set[int]:

@@ -24,7 +24,8 @@ from .likelihood_policy import LikelihoodPolicy
 from .measure import constructor_likelihood
 
 __all__ = [
-    "DEFAULT_MODELS", "DEFAULT_EPOCHS", "auto_epochs", "resolve_epochs", "short_run_lr", "DEFAULT_HIDDEN", "ModelResult",
+    "DEFAULT_MODELS", "DEFAULT_EPOCHS", "auto_epochs", "resolve_epochs", "short_run_lr", "short_run_epochs",
+    "DEFAULT_HIDDEN", "ModelResult",
     "Comparison", "choose_likelihood", "model_overrides", "check_params", "run_comparison", "evaluate_fitted",
     "versions",
 ]
@@ -49,6 +50,13 @@ STEP_BUDGET = 12000
 #: against -2287 / -2260 / -2254 nats; at 3e-3 seed 2 nearly collapsed, kNN accuracy 0.21): its
 #: noisier gradient (a per-pixel variance) wants the smaller step
 SHORT_RUN_LR = {"Autoencoder": 3e-3, "VAE": 1e-3}
+#: a shortened fit of a model that corrupts its input (``noise`` set: the denoising autoencoder)
+#: gets this many times the epochs (at most MAX_EPOCHS): the corruption adds its own noise to the
+#: gradient, so the same steps leave it farther from its optimum. On MNIST, q = 2, seeds 0 / 1:
+#: held-out reconstruction 27.47 / 27.39 after 29 epochs, 26.82 / 26.65 after 58, 26.96 / 26.48
+#: after ``--epochs 100`` (kNN accuracy 0.795 / 0.804, 0.808 / 0.838, 0.846 / 0.853); the plain
+#: autoencoder is within 1% of its 100-epoch reconstruction after 29
+NOISY_INPUT_EPOCHS = 2
 DEFAULT_SHORT_RUN_LR = 3e-3
 DEFAULT_HIDDEN = (256, 128)
 DEFAULT_N_IMPORTANCE = 500
@@ -142,7 +150,8 @@ def auto_epochs(n_train: int, *, batch_size: int = 128, validation_fraction: flo
     ``steps_per_epoch = ceil(n_train (1 - validation_fraction) / batch_size)``: small data
     (the digits: 11 steps an epoch) keep 100 epochs, 60 000 images get 29. Shortened fits
     start at a learning rate of their own (:func:`short_run_lr`) and anneal it (cosine) over
-    their epochs, so they end at a small step size.
+    their epochs, so they end at a small step size; models with input noise train longer
+    (:func:`short_run_epochs`).
     """
     steps = max(1, math.ceil(n_train * (1.0 - validation_fraction) / batch_size))
     return int(min(MAX_EPOCHS, max(MIN_EPOCHS, math.ceil(STEP_BUDGET / steps))))
@@ -156,6 +165,14 @@ def resolve_epochs(epochs, n_train: int) -> tuple[int | None, str | None]:
         return epochs, None
     e = auto_epochs(n_train)
     return (e, "cosine") if e < MAX_EPOCHS else (e, None)
+
+
+def short_run_epochs(max_epochs: int, params: dict) -> int:
+    """Epochs of a shortened fit whose constructor parameters are ``params``: ``max_epochs``,
+    times :data:`NOISY_INPUT_EPOCHS` (capped at MAX_EPOCHS) for a model with input ``noise``."""
+    if params.get("noise"):
+        return int(min(MAX_EPOCHS, NOISY_INPUT_EPOCHS * max_epochs))
+    return int(max_epochs)
 
 
 def short_run_lr(cls: type) -> float:

@@ -23,7 +23,7 @@ from .data import figure_subset, prepare_data
 from ..data.blocks import is_mapped
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _accepted, _check_models, _device_description, check_params, model_overrides,
-                     resolve_epochs, short_run_lr, versions)
+                     resolve_epochs, short_run_epochs, short_run_lr, versions)
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
@@ -145,11 +145,14 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     max_epochs, schedule = resolve_epochs(epochs, len(splits[0].train))
     # a shortened fit's peak rate, per model; "lr" is in setup only where the run takes it
     lr = {n: short_run_lr(MODELS[n].cls) for n in names if "lr" in _accepted(MODELS[n])} if schedule else None
+    # a shortened fit's epochs, per neural model (input noise trains longer; a --param max_epochs wins)
+    epochs_of = ({n: params[n].get("max_epochs", short_run_epochs(max_epochs, {**MODELS[n].params, **params[n]}))
+                  for n in names if "max_epochs" in _accepted(MODELS[n])} if schedule else {})
 
     def overrides(name, q, run_seed):
-        return {**model_overrides(MODELS[name], latent_dim=q, epochs=max_epochs, seed=run_seed, device=device,
-                                  likelihood=policy, hidden=hidden, lr_schedule=schedule,
-                                  lr=(lr or {}).get(name)), **params[name],
+        return {**model_overrides(MODELS[name], latent_dim=q, epochs=epochs_of.get(name, max_epochs),
+                                  seed=run_seed, device=device, likelihood=policy, hidden=hidden,
+                                  lr_schedule=schedule, lr=(lr or {}).get(name)), **params[name],
                 **missing_params.get(name, {})}
 
     missing_params: dict = {}
@@ -208,7 +211,8 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     with warnings.catch_warnings():  # the fitted models carry the data's feature names; arrays follow them
         warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
         return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
-            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, lr_schedule=schedule, lr=lr, hidden=hidden,
+            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, epochs_of=epochs_of, lr_schedule=schedule,
+            lr=lr, hidden=hidden,
             test_size=test_size, seed=seed, device=device,
             n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
 
@@ -259,6 +263,7 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
              "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"],
              "lr": {k: v for k, v in L["lr"].items() if k in names} if L["lr"] else None,
+             "max_epochs_by_model": {k: v for k, v in L["epochs_of"].items() if k in names} or None,
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],

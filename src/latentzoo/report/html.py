@@ -240,10 +240,11 @@ def _setup(comp: Comparison) -> str:
         data.append(("feature names", _e(", ".join(map(str, names[:8])) + (", ..." if len(names) > 8 else ""))))
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
                                           "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs",
-                                          "significance", "epochs", "max_epochs", "lr_schedule", "hidden",
+                                          "significance", "epochs", "max_epochs", "max_epochs_by_model",
+                                          "lr_schedule", "lr", "hidden",
                                           "likelihood", "likelihood_reason", "n_importance", "device",
                                           "backend", "jobs", "preprocess", "missing_values", "figure_rows")
-             if k in s]
+             if k in s and not (s[k] is None and k in ("lr", "max_epochs_by_model"))]
     split += [(f"left out: {k}", _e(v)) for k, v in s.get("left_out", {}).items()]
     if comp.ppca_evidence_q is not None:
         split.append(("PPCA evidence q (Minka 2000)", str(comp.ppca_evidence_q)))
