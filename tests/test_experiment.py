@@ -277,11 +277,9 @@ def _children(pid: int) -> set[int]:
     return kids
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
-def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
-    # two worker processes on fits that cannot end on their own within the test (no early
-    # stopping, 5000 epochs each); SIGINT goes to the parent only (as `kill -INT`, a job
-    # controller or a notebook's interrupt send it), not to the process group
+def _two_fitting_workers(tmp_path):
+    """``compare --jobs 2`` on two fits that cannot end within a test (5000 epochs, no early
+    stopping): the process and its two worker pids, once both workers are fitting."""
     models = ["ae", "dae"]
     args = ["digits", "--models", ",".join(models), "--epochs", "5000", "--hidden", "32", "--jobs", "2",
             "--out", "rep"] + [a for m in models for a in ("--param", f"{m}.patience=None")]
@@ -289,12 +287,22 @@ def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
     t0 = time.monotonic()
     workers: set[int] = set()
     while proc.poll() is None and time.monotonic() - t0 < 240 and len(workers) < 2:
-        workers = _children(proc.pid)
+        workers = {k for k in _children(proc.pid) if b"spawn_main" in _cmdline(k)}  # not the resource tracker
         time.sleep(0.05)
-    time.sleep(3.0)  # the workers have started fitting
-    assert proc.poll() is None, "the run ended before it could be interrupted"
-    workers = _children(proc.pid)
-    assert len(workers) >= 2
+    # a worker stopped while still starting dies anyway (its data pipe closes): wait until both
+    # are fitting (10 s of CPU each: more than importing torch and reading the data)
+    while proc.poll() is None and time.monotonic() - t0 < 240 and min(map(_cpu_seconds, workers), default=0) < 10:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run ended before it could be stopped"
+    assert len(workers) >= 2 and min(map(_cpu_seconds, workers)) >= 10
+    return proc, workers
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads child processes from /proc")
+def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
+    # SIGINT goes to the parent only (as `kill -INT`, a job controller or a notebook's
+    # interrupt send it), not to the process group
+    proc, workers = _two_fitting_workers(tmp_path)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=180)  # a fit left to finish would take many minutes
     assert proc.returncode == 130, err.decode()[-2000:]
@@ -313,21 +321,7 @@ def test_sigint_to_the_parent_alone_stops_running_jobs_at_once(tmp_path):
 def test_workers_end_when_their_parent_is_killed(tmp_path, sig):
     # a parent killed by kill -9 (or a SIGTERM, which Python does not turn into an exception)
     # cannot stop its workers; they must notice and exit instead of finishing fits nobody reads
-    models = ["ae", "dae"]
-    args = ["digits", "--models", ",".join(models), "--epochs", "5000", "--hidden", "32", "--jobs", "2",
-            "--out", "rep"] + [a for m in models for a in ("--param", f"{m}.patience=None")]
-    proc = _cli(args, tmp_path)
-    t0 = time.monotonic()
-    workers: set[int] = set()
-    while proc.poll() is None and time.monotonic() - t0 < 240 and len(workers) < 2:
-        workers = {k for k in _children(proc.pid) if b"spawn_main" in _cmdline(k)}  # not the resource tracker
-        time.sleep(0.05)
-    # killed while still starting, a worker dies anyway (its data pipe closes): wait until
-    # both are fitting (10 s of CPU each: more than importing torch and reading the data)
-    while proc.poll() is None and time.monotonic() - t0 < 240 and min(map(_cpu_seconds, workers)) < 10:
-        time.sleep(0.2)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    assert len(workers) >= 2 and min(map(_cpu_seconds, workers)) >= 10
+    proc, workers = _two_fitting_workers(tmp_path)
     proc.send_signal(sig)
     proc.wait(timeout=60)  # not communicate(): live workers would hold its pipes open
     deadline = time.monotonic() + 15
