@@ -113,6 +113,8 @@ def test_closed_form_summed_log_density_equals_torch_log_prob(spec):
     g, = torch.autograd.grad(got.sum(), out, retain_graph=True)
     g_ref, = torch.autograd.grad(ref.sum(), out)
     torch.testing.assert_close(g, g_ref)
+    with torch.no_grad():  # scoring without a graph (the in-place route where there is one)
+        torch.testing.assert_close(log_px_given_z(x, lik(out.detach())), ref.detach())
     mask = torch.rand(4, 5) < 0.5  # with a mask: the elementwise route, observed entries only
     torch.testing.assert_close(log_px_given_z(x, px, mask), torch.where(mask, px.log_prob(x), 0.0).sum(-1))
 
