@@ -133,3 +133,11 @@ def test_wide_reconstructions_of_seven_models_are_a_grid_of_four_columns():
     # at most 14 inches wide (the report scales a figure to the page: one row of 7 was 24 inches
     # wide, each panel a sixth of the page) and every panel at least 3 x 3 inches
     assert w <= 14 and w / 4 >= 3 and h / 2 >= 3
+
+
+def test_the_title_names_the_model_by_its_registry_name_when_given(planted):
+    # a report shows ae, dae and cae (one class, three presets): each panel says which it is
+    X, names = planted
+    pca = latentzoo.PCA(2).fit(X)
+    assert plots.drivers_figure(pca, X, name="pca-whitened")._suptitle.get_text().startswith("pca-whitened: ")
+    assert plots.drivers_figure(pca, X)._suptitle.get_text().startswith("PCA: ")

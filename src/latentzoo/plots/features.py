@@ -71,7 +71,8 @@ def _driver_kind(model) -> str:
     return "loadings" if hasattr(model, "components_") else "mean decoder Jacobian"
 
 
-def drivers_figure(model, X, *, feature_names=None, top: int = 10, max_units: int = 4, title=None):
+def drivers_figure(model, X, *, feature_names=None, top: int = 10, max_units: int = 4, title=None,
+                   name: str | None = None):
     """Per latent unit, the ``top`` features with the largest ``|J[:, u]|`` as signed bars, by name.
 
     Parameters
@@ -84,6 +85,8 @@ def drivers_figure(model, X, *, feature_names=None, top: int = 10, max_units: in
     top : int, default=10
     max_units : int, default=4
         Latent units shown (the first ones).
+    name : str, optional
+        The model's name in the title (a report's registry name, e.g. ``"dae"``); default its class name.
 
     Returns
     -------
@@ -102,7 +105,8 @@ def drivers_figure(model, X, *, feature_names=None, top: int = 10, max_units: in
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(f"latent unit {u}", fontsize="medium")
         ax.set_xlabel("dx / dz")
-    fig.suptitle(title or f"{type(model).__name__}: features driving each latent unit ({_driver_kind(model)})")
+    who = name or type(model).__name__
+    fig.suptitle(title or f"{who}: features driving each latent unit ({_driver_kind(model)})")
     return fig
 
 

@@ -209,7 +209,7 @@ def _drivers(comp):
     names = comp.meta.get("columns")
     return [(f"drivers_{n}.png", f"{n}: the 10 features with the largest effect on each latent unit "
              f"({'loadings' if hasattr(m, 'components_') else 'decoder Jacobian averaged over the data'})",
-             (lambda m=m: _plots().drivers_figure(m, X, feature_names=names, top=10)))
+             (lambda m=m, n=n: _plots().drivers_figure(m, X, feature_names=names, top=10, name=n)))
             for n, m in comp.models.items()]
 
 
