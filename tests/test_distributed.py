@@ -63,6 +63,29 @@ def ddp_run(tmp_path_factory):
     return out
 
 
+def _late_shutdown_worker(rank, world, port, out_dir):
+    # rank 0 arrives late at shutdown; rank 1 must not tear the group down before it arrives
+    import time
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    from latentzoo import distributed
+
+    assert distributed.init_from_env(backend="gloo")
+    marker = os.path.join(out_dir, "rank0-arrived")
+    if rank == 0:
+        time.sleep(1.0)
+        open(marker, "w").close()
+    distributed.shutdown()
+    if rank == 1:
+        np.save(os.path.join(out_dir, "seen.npy"), np.array(os.path.exists(marker)))
+
+
+def test_shutdown_waits_for_every_rank_before_destroying_the_group(tmp_path):
+    mp.spawn(_late_shutdown_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    assert bool(np.load(tmp_path / "seen.npy"))
+
+
 def test_ranks_hold_identical_weights(ddp_run):
     p0 = np.load(os.path.join(ddp_run, "params0.npy"))
     p1 = np.load(os.path.join(ddp_run, "params1.npy"))

@@ -70,10 +70,20 @@ def init_from_env(backend: str | None = None) -> bool:
     return True
 
 
-def shutdown() -> None:
-    """Destroy the process group if one is initialised."""
+def shutdown(*, wait: bool = True) -> None:
+    """Destroy the process group if one is initialised.
+
+    ``wait`` (after a successful fit): first a barrier, so no rank tears its gloo connections
+    down while a peer is still finishing its last collective; without it a rank sometimes
+    aborted at exit ("terminate called without an active exception", SIGABRT). After an
+    error, ``wait=False`` destroys at once (a barrier could wait for a rank that is gone).
+    """
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            if wait:
+                dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def rank() -> int:

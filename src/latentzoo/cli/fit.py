@@ -92,15 +92,17 @@ def run(args, extra) -> int:
     except (ValueError, TypeError) as e:
         raise UsageError(f"fit: {e}") from None
     ddp = distributed.init_from_env()  # under torchrun: DDP over the ranks (gloo on CPU, NCCL on GPU)
+    fitted = False
     try:
         t0 = time.perf_counter()
         est.fit(X, **({"resume": True} if args.resume else {}))
         fit_time = time.perf_counter() - t0
+        fitted = True
         if not distributed.is_main_process():
             return 0  # every rank holds the same model: rank 0 writes and reports it
     finally:
         if ddp:
-            distributed.shutdown()
+            distributed.shutdown(wait=fitted)
     name_features(est, meta.get("columns"))  # a table's header, an .h5ad's var_names, Parquet columns
     info = {"model": args.model, "class": f"{type(est).__module__}.{type(est).__qualname__}",
             "params": est.get_params(deep=False), "data": meta, "fit_time_s": fit_time,
