@@ -141,3 +141,18 @@ def test_the_title_names_the_model_by_its_registry_name_when_given(planted):
     pca = latentzoo.PCA(2).fit(X)
     assert plots.drivers_figure(pca, X, name="pca-whitened")._suptitle.get_text().startswith("pca-whitened: ")
     assert plots.drivers_figure(pca, X)._suptitle.get_text().startswith("PCA: ")
+
+
+def test_the_x_tick_labels_do_not_overlap_on_a_wide_table():
+    # PCA on 3000 features: loadings ~0.05, whose default labels (-0.075 -0.050 -0.025 0.000 ...)
+    # ran into each other in the report's 3.3-inch panels
+    X = np.random.default_rng(0).standard_normal((300, 3000))
+    pca = latentzoo.PCA(2).fit(X)
+    fig = plots.drivers_figure(pca, X, top=10)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        boxes = sorted((t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()),
+                       key=lambda b: b.x0)
+        assert len(boxes) >= 2
+        assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in ax.get_xticklabels()]

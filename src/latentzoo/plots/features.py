@@ -11,6 +11,7 @@ unit, measured by central differences of the decoder on the model's own codes.
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ._style import PALETTE, as_model_dict, panel_grid, subplots
 
@@ -105,6 +106,7 @@ def drivers_figure(model, X, *, feature_names=None, top: int = 10, max_units: in
         ax.axvline(0, color="0.3", lw=0.8)
         ax.set_title(f"latent unit {u}", fontsize="medium")
         ax.set_xlabel("dx / dz")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, symmetric=True))  # 5 labels at most: no overlap
     who = name or type(model).__name__
     fig.suptitle(title or f"{who}: features driving each latent unit ({_driver_kind(model)})")
     return fig
