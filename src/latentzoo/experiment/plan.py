@@ -192,23 +192,16 @@ def run_cost(task: RunTask, n_train: int, n_test: int, n_importance: int) -> flo
     from ..registry import MODELS
 
     spec = MODELS[task.model]
-    params = {**spec.params, **task.overrides}
-    epochs = params.get("max_epochs", _default(spec.cls, "max_epochs"))
+    params = spec.make(**task.overrides).get_params(deep=False)  # the run's estimator (its constructor only stores)
+    epochs = params.get("max_epochs")
     if epochs is None:
         return 1.0  # less than one row-epoch of any neural fit: they start last
     cost = float(epochs) * n_train
-    if params.get("contractive", _default(spec.cls, "contractive")):
+    if params.get("contractive"):
         cost *= CONTRACTIVE_COST
     if getattr(spec.cls, "has_density", False):
         cost = cost * DENSITY_COST + IMPORTANCE_SAMPLE_COST * n_importance * n_test
     return cost
-
-
-def _default(cls: type, name: str):
-    import inspect
-
-    p = inspect.signature(cls.__init__).parameters.get(name)
-    return None if p is None or p.default is inspect.Parameter.empty else p.default
 
 
 def longest_first(tasks: Sequence[RunTask], n_train: int, n_test: int, n_importance: int) -> list[RunTask]:
