@@ -162,14 +162,44 @@ def test_plateau_schedule_halves_the_rate_when_the_loss_stalls():
     assert min(rates) < lr / 2  # decays again while stalled
 
 
-def test_resume_with_a_schedule_equals_uninterrupted(tmp_path):
-    """The scheduler's state is checkpointed: a fit stopped after 4 epochs and resumed
+def test_constant_cosine_holds_the_rate_then_follows_torchs_cosine():
+    """85% of max_epochs at lr, then the rest of the epochs on torch's CosineAnnealingLR
+    (T_max = the remaining epochs, eta_min = lr/1000), the oracle."""
+    lr, T, hold = 0.1, 20, 17
+    _, h = _train(EngineConfig(lr=lr, max_epochs=T, patience=None, verbose=0, lr_schedule="constant-cosine"))
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
+    cos = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=T - hold, eta_min=lr * 1e-3)
+    tail = []
+    for _ in range(T - hold):
+        opt.step()
+        cos.step()
+        tail.append(opt.param_groups[0]["lr"])
+    # history_["lr"][t - 1] is the rate after epoch t (the rate of epoch t + 1)
+    assert h["lr"] == pytest.approx([lr] * hold + tail, rel=1e-9, abs=1e-12)
+    assert h["lr"][hold - 1] == lr and h["lr"][-1] == pytest.approx(lr * 1e-3)
+
+
+class Interrupted(Toy):
+    """The toy, stopped (KeyboardInterrupt) in the validation pass of epoch ``stop + 1``."""
+
+    stop = 4
+
+    def forward(self, x):
+        if not self.training and len(self.snapshots) == self.stop:
+            raise KeyboardInterrupt
+        return super().forward(x)
+
+
+@pytest.mark.parametrize("schedule", ["plateau", "constant-cosine"])
+def test_resume_with_a_schedule_equals_uninterrupted(tmp_path, schedule):
+    """The scheduler's state is checkpointed: a fit interrupted after 4 epochs and resumed
     follows the same rates and ends with the same weights as an uninterrupted one."""
-    cfg = dict(lr=0.2, patience=None, verbose=0, fingerprint="toy", lr_schedule="plateau")
-    full, hf = _train(EngineConfig(max_epochs=12, checkpoint_dir=str(tmp_path / "a"), **cfg))
+    cfg = dict(lr=0.2, patience=None, verbose=0, fingerprint="toy", lr_schedule=schedule, max_epochs=12)
+    full, hf = _train(EngineConfig(checkpoint_dir=str(tmp_path / "a"), **cfg))
     assert min(hf["lr"]) < 0.2  # the schedule did act during these epochs
-    _train(EngineConfig(max_epochs=4, checkpoint_dir=str(tmp_path / "b"), **cfg))
-    res, hr = _train(EngineConfig(max_epochs=12, checkpoint_dir=str(tmp_path / "b"), **cfg), resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        _train(EngineConfig(checkpoint_dir=str(tmp_path / "b"), **cfg), module=Interrupted())
+    res, hr = _train(EngineConfig(checkpoint_dir=str(tmp_path / "b"), **cfg), resume=True)
     assert torch.equal(full.w, res.w)
     assert hr["lr"] == hf["lr"]
 

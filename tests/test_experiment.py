@@ -233,7 +233,10 @@ def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     tasks = _planned(monkeypatch, big, models=["pca", "dae", "vae", "beta-vae"], latent_dims=[1], test_size=0.1)
     assert {t.model: t.overrides.get("lr") for t in tasks} == {"pca": None, "dae": 3e-3, "vae": 1e-3,
                                                                "beta-vae": 1e-3}
-    assert all(t.overrides.get("lr_schedule") == "cosine" for t in tasks if t.model != "pca")
+    # the VAEs hold their rate for most of the epochs, the autoencoders anneal from the first
+    assert {t.model: t.overrides.get("lr_schedule") for t in tasks} == {
+        "pca": None, "dae": "cosine", "vae": "constant-cosine", "beta-vae": "constant-cosine"}
+    assert make_model("beta-vae", **tasks[-1].overrides).lr_schedule == "constant-cosine"
     # the denoising autoencoder (input noise) gets twice the epochs, at most 100; --param wins
     assert {t.model: t.overrides.get("max_epochs") for t in tasks} == {"pca": None, "dae": 96, "vae": 48,
                                                                        "beta-vae": 48}
@@ -260,7 +263,28 @@ def test_setup_records_each_models_epochs_of_a_shortened_fit(monkeypatch):
                           n_importance=10, progress=False)
     assert comp.setup["max_epochs"] == 15 and comp.setup["lr_schedule"] == "cosine"
     assert comp.setup["max_epochs_by_model"] == {"ae": 15, "dae": 30}
+    assert comp.setup["lr_schedule_by_model"] == {"ae": "cosine", "dae": "cosine"}
     assert {r.model: r.params.get("max_epochs") for r in comp.runs} == {"pca": None, "ae": 15, "dae": 30}
+
+
+def test_setup_records_the_schedule_and_rate_each_run_used(monkeypatch):
+    """Per model where they differ ("per model", and each model's in lr_schedule_by_model);
+    a --param of one model is what its runs use and what setup says."""
+    from latentzoo.experiment import ladder
+
+    monkeypatch.setattr(ladder, "STEP_BUDGET", 30)  # a shortened fit of 15 epochs
+    comp = run_experiment("digits", ["ae", "vae"], latent_dims=[2], n_samples=300, hidden=(8,), n_importance=2,
+                          progress=False, params={"ae": {"lr": 0.01, "lr_schedule": "constant-cosine"}})
+    used = {r.model: (r.params["lr_schedule"], r.params["lr"]) for r in comp.runs}
+    assert used == {"ae": ("constant-cosine", 0.01), "vae": ("constant-cosine", 1e-3)}
+    assert comp.setup["lr_schedule"] == "constant-cosine"
+    assert comp.setup["lr_schedule_by_model"] == {m: s for m, (s, _) in used.items()}
+    assert comp.setup["lr"] == {m: lr for m, (_, lr) in used.items()}
+    plain = run_experiment("digits", ["ae", "vae"], latent_dims=[2], n_samples=300, hidden=(8,), n_importance=2,
+                           progress=False)
+    assert plain.setup["lr_schedule"] == "per model"
+    assert plain.setup["lr_schedule_by_model"] == {"ae": "cosine", "vae": "constant-cosine"}
+    assert {r.model: r.params["lr_schedule"] for r in plain.runs} == plain.setup["lr_schedule_by_model"]
 
 
 def _children(pid: int) -> set[int]:

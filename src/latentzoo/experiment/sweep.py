@@ -23,7 +23,8 @@ from .data import figure_subset, prepare_data
 from ..data.blocks import is_mapped
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _accepted, _check_models, _device_description, check_params, model_overrides,
-                     resolve_epochs, short_run_epochs, short_run_lr, versions)
+                     resolve_epochs, short_run_epochs, short_run_lr, short_run_schedule,
+                     versions)
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
@@ -142,18 +143,21 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
                          official_test=ds.official_test)
     settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
-    max_epochs, schedule = resolve_epochs(epochs, len(splits[0].train))
-    # a shortened fit's peak rate, per model; "lr" is in setup only where the run takes it
-    lr = {n: short_run_lr(MODELS[n].cls) for n in names if "lr" in _accepted(MODELS[n])} if schedule else None
-    # a shortened fit's epochs, per neural model (input noise trains longer; a --param max_epochs wins)
-    epochs_of = ({n: params[n].get("max_epochs", short_run_epochs(max_epochs, {**MODELS[n].params, **params[n]}))
-                  for n in names if "max_epochs" in _accepted(MODELS[n])} if schedule else {})
+    max_epochs, shortened = resolve_epochs(epochs, len(splits[0].train))
+    # a shortened fit's peak rate, schedule and epochs, per neural model (input noise trains
+    # longer); a --param of the model wins, and setup records what the runs use
+    lr = _per_model(names, "lr", params, lambda n: short_run_lr(MODELS[n].cls)) if shortened else None
+    schedules = (_per_model(names, "lr_schedule", params, lambda n: short_run_schedule(MODELS[n].cls))
+                 if shortened else None)
+    epochs_of = (_per_model(names, "max_epochs", params,
+                            lambda n: short_run_epochs(max_epochs, {**MODELS[n].params, **params[n]}))
+                 if shortened else {})
 
     def overrides(name, q, run_seed):
         return {**model_overrides(MODELS[name], latent_dim=q, epochs=epochs_of.get(name, max_epochs),
                                   seed=run_seed, device=device, likelihood=policy, hidden=hidden,
-                                  lr_schedule=schedule, lr=(lr or {}).get(name)), **params[name],
-                **missing_params.get(name, {})}
+                                  lr_schedule=(schedules or {}).get(name), lr=(lr or {}).get(name)),
+                **params[name], **missing_params.get(name, {})}
 
     missing_params: dict = {}
     names, missing = _missing_values(names, X, lambda name: overrides(name, dims[0], seed), meta)
@@ -211,10 +215,26 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     with warnings.catch_warnings():  # the fitted models carry the data's feature names; arrays follow them
         warnings.filterwarnings("ignore", message=UNNAMED_INPUT_WARNING, category=UserWarning)
         return _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_=dict(
-            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, epochs_of=epochs_of, lr_schedule=schedule,
+            repeats=repeats, cv=cv, epochs=epochs, max_epochs=max_epochs, epochs_of=epochs_of, schedules=schedules,
             lr=lr, hidden=hidden,
             test_size=test_size, seed=seed, device=device,
             n_importance=n_importance, backend=backend, jobs=jobs, dim_reason=dim_reason, missing=missing))
+
+
+def _per_model(names, key: str, params: dict, default) -> dict:
+    """``{name: params[name][key] or default(name)}`` over the models whose class takes ``key``."""
+    return {n: params[n].get(key, default(n)) for n in names if key in _accepted(MODELS[n])}
+
+
+def _of(names, values: dict | None) -> dict | None:
+    """``values`` of the models in ``names`` (those fitted); None for none."""
+    return {k: v for k, v in (values or {}).items() if k in names} or None
+
+
+def _one_or_per_model(values: dict | None):
+    """The value every model shares, "per model" where they differ, None for none."""
+    distinct = set((values or {}).values())
+    return None if not distinct else distinct.pop() if len(distinct) == 1 else "per model"
 
 
 def _missing_values(names, X, overrides, meta):
@@ -258,12 +278,13 @@ def _assemble(ds, splits, names, dims, fig_q, runs, kept, store, policy, locals_
         evidence_q = None
     meta = {**ds.meta, "n_train": int(len(X_train)), "n_test": int(len(X_test)), "test_source": ds.test_source}
     L = locals_
+    schedules = _of(names, L["schedules"])
     setup = {"seed": L["seed"], "models": names, "latent_dims": dims, "latent_dim": fig_q,
              **({"latent_dim_choice": L["dim_reason"]} if L["dim_reason"] else {}),
              "repeats": L["repeats"], "cv": L["cv"], "n_runs": len(runs), "epochs": L["epochs"],
-             "max_epochs": L["max_epochs"], "lr_schedule": L["lr_schedule"],
-             "lr": {k: v for k, v in L["lr"].items() if k in names} if L["lr"] else None,
-             "max_epochs_by_model": {k: v for k, v in L["epochs_of"].items() if k in names} or None,
+             "max_epochs": L["max_epochs"], "lr_schedule": _one_or_per_model(schedules),
+             "lr_schedule_by_model": schedules, "lr": _of(names, L["lr"]),
+             "max_epochs_by_model": _of(names, L["epochs_of"]),
              "hidden": list(L["hidden"]) if L["hidden"] else None,
              "test_size": None if (ds.official_test or L["cv"]) else L["test_size"],
              "test_source": ds.test_source, "n_train": meta["n_train"], "n_test": meta["n_test"],

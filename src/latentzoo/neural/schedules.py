@@ -1,7 +1,7 @@
 """Per-epoch schedules of the training loop: the learning rate and the inputs of the objective.
 
 - :data:`LR_SCHEDULES` -- learning-rate schedules stepped once per epoch ("plateau",
-  "cosine"), chosen by the ``lr_schedule`` training setting.
+  "cosine", "constant-cosine"), chosen by the ``lr_schedule`` training setting.
 - :func:`linear_warmup` -- a value ramped linearly over the first epochs: the VAE's KL
   weight beta_t, which the engine passes to every step of epoch t
   (``train(..., schedules={"kl_weight": linear_warmup(beta, kl_warmup)})``).
@@ -9,11 +9,16 @@
 References
 ----------
 Loshchilov & Hutter (2017), SGDR: Stochastic Gradient Descent with Warm Restarts, ICLR (cosine).
+Hu et al. (2024), MiniCPM: Unveiling the Potential of Small Language Models with Scalable
+Training Strategies, arXiv:2404.06395 (warmup-stable-decay: a constant rate, then a decay);
+Hagele et al. (2024), Scaling Laws and Compute-Optimal Training Beyond Fixed Training
+Durations, NeurIPS (constant rate and cool-down; "constant-cosine").
 Bowman et al. (2016), Generating Sentences from a Continuous Space, CoNLL (KL annealing).
 Sonderby et al. (2016), Ladder Variational Autoencoders, NeurIPS (linear KL warm-up).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -32,8 +37,28 @@ def _cosine(opt, cfg):
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr * 1e-3)
 
 
+#: the share of ``max_epochs`` that "constant-cosine" holds the rate before annealing it
+HOLD_FRACTION = 0.85
+
+
+def _constant_cosine(opt, cfg):
+    # lr for the first round(HOLD_FRACTION T) epochs, then SGDR's cosine to lr/1000 over the
+    # rest: a constant rate with a cool-down (warmup-stable-decay without the warm-up)
+    total = int(cfg.max_epochs)
+    hold = int(round(HOLD_FRACTION * total))
+    floor = 1e-3
+
+    def factor(epoch: int) -> float:
+        if epoch < hold:
+            return 1.0
+        t = min(1.0, (epoch - hold) / max(1, total - hold))
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
 #: learning-rate schedules, stepped once per epoch: name -> (optimiser, EngineConfig) -> scheduler
-LR_SCHEDULES = {"plateau": _plateau, "cosine": _cosine}
+LR_SCHEDULES = {"plateau": _plateau, "cosine": _cosine, "constant-cosine": _constant_cosine}
 
 
 def step_lr_schedule(sched, monitored: float) -> None:

@@ -51,10 +51,12 @@ class Setting:
 
 TRAINING_SETTINGS: tuple[Setting, ...] = (
     Setting("lr", 1e-3, (Interval("real", 0, None, closed="neither"),), "float", "Adam's learning rate."),
-    Setting("lr_schedule", None, (Options(tuple(LR_SCHEDULES)), None), '{None, "plateau", "cosine"}',
+    Setting("lr_schedule", None, (Options(tuple(LR_SCHEDULES)), None),
+            '{None, "plateau", "cosine", "constant-cosine"}',
             'Per-epoch learning-rate schedule: "plateau" halves the rate when the monitored loss has not '
             'improved for a third of ``patience`` epochs; "cosine" anneals it to lr/1000 over '
-            '``max_epochs``. The rates used are in ``history_["lr"]``.'),
+            '``max_epochs``; "constant-cosine" holds it for 85% of ``max_epochs`` and anneals it '
+            '(cosine) to lr/1000 over the rest. The rates used are in ``history_["lr"]``.'),
     Setting("batch_size", 128, (Interval("int", 1, None),), "int", "Rows per training step.", engine=False),
     Setting("max_epochs", 100, (Interval("int", 1, None),), "int", "Epochs at most.", resume_free=True),
     Setting("validation_fraction", 0.1, (Interval("real", 0, 1, closed="left"),), "float in [0, 1)",

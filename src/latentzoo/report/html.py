@@ -241,10 +241,10 @@ def _setup(comp: Comparison) -> str:
     split = [(k, _e(str(s[k]))) for k in ("test_source", "n_train", "n_test", "split", "test_size", "seed",
                                           "latent_dims", "latent_dim_choice", "repeats", "cv", "n_runs",
                                           "significance", "epochs", "max_epochs", "max_epochs_by_model",
-                                          "lr_schedule", "lr", "hidden",
+                                          "lr_schedule", "lr_schedule_by_model", "lr", "hidden",
                                           "likelihood", "likelihood_reason", "n_importance", "device",
                                           "backend", "jobs", "preprocess", "missing_values", "figure_rows")
-             if k in s and not (s[k] is None and k in ("lr", "max_epochs_by_model"))]
+             if k in s and not (s[k] is None and k in ("lr", "max_epochs_by_model", "lr_schedule_by_model"))]
     split += [(f"left out: {k}", _e(v)) for k, v in s.get("left_out", {}).items()]
     if comp.ppca_evidence_q is not None:
         split.append(("PPCA evidence q (Minka 2000)", str(comp.ppca_evidence_q)))
