@@ -215,8 +215,8 @@ def _planned(monkeypatch, data, **kw):
 
 
 def test_auto_epochs_scale_training_with_the_data(monkeypatch):
-    """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs on a
-    cosine schedule from the higher peak rate (the denoising autoencoder twice as many); small data
+    """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs at
+    the higher peak rate, held and then annealed ("constant-cosine") (the denoising autoencoder twice as many); small data
     keep 100 epochs at the models' constant default rate; an explicit count stays."""
     from latentzoo import make_model
     from latentzoo.data import Dataset
@@ -226,23 +226,22 @@ def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     (task,) = _planned(monkeypatch, big, models=["ae"], latent_dims=[1], test_size=0.1)
     steps_per_epoch = -(-int(36000 * 0.9) // 128)
     assert task.overrides["max_epochs"] == -(-12000 // steps_per_epoch) == 48
-    assert task.overrides["lr_schedule"] == "cosine" and task.overrides["lr"] == 3e-3
+    assert task.overrides["lr_schedule"] == "constant-cosine" and task.overrides["lr"] == 3e-3
     ae = make_model("ae", **task.overrides)  # the estimator that would be fitted
-    assert ae.max_epochs == 48 and ae.lr_schedule == "cosine" and ae.lr == 3e-3
+    assert ae.max_epochs == 48 and ae.lr_schedule == "constant-cosine" and ae.lr == 3e-3
     # the VAEs (beta-VAE is a VAE preset) start lower; PCA takes no rate
     tasks = _planned(monkeypatch, big, models=["pca", "dae", "vae", "beta-vae"], latent_dims=[1], test_size=0.1)
     assert {t.model: t.overrides.get("lr") for t in tasks} == {"pca": None, "dae": 3e-3, "vae": 1e-3,
                                                                "beta-vae": 1e-3}
-    # the VAEs hold their rate for most of the epochs, the autoencoders anneal from the first
     assert {t.model: t.overrides.get("lr_schedule") for t in tasks} == {
-        "pca": None, "dae": "cosine", "vae": "constant-cosine", "beta-vae": "constant-cosine"}
+        "pca": None, "dae": "constant-cosine", "vae": "constant-cosine", "beta-vae": "constant-cosine"}
     assert make_model("beta-vae", **tasks[-1].overrides).lr_schedule == "constant-cosine"
     # the denoising autoencoder (input noise) gets twice the epochs, at most 100; --param wins
     assert {t.model: t.overrides.get("max_epochs") for t in tasks} == {"pca": None, "dae": 96, "vae": 48,
                                                                        "beta-vae": 48}
     (dae,) = _planned(monkeypatch, big, models=["dae"], latent_dims=[1], test_size=0.1,
                       params={"dae": {"max_epochs": 7}})
-    assert dae.overrides["max_epochs"] == 7 and dae.overrides["lr_schedule"] == "cosine"
+    assert dae.overrides["max_epochs"] == 7 and dae.overrides["lr_schedule"] == "constant-cosine"
     X2 = np.random.default_rng(0).standard_normal((20000, 4)).astype(np.float32)  # 127 steps an epoch: 95, 100
     mid = Dataset(X2, None, {"name": "mid", "source": "array", "n_samples": len(X2), "n_features": 4})
     tasks = _planned(monkeypatch, mid, models=["ae", "dae"], latent_dims=[1], test_size=0.1)
@@ -261,30 +260,30 @@ def test_setup_records_each_models_epochs_of_a_shortened_fit(monkeypatch):
     monkeypatch.setattr(ladder, "STEP_BUDGET", 30)  # 240 training rows: 2 steps an epoch, 15 epochs
     comp = run_experiment("digits", ["pca", "ae", "dae"], latent_dims=[2], n_samples=300, hidden=(8,),
                           n_importance=10, progress=False)
-    assert comp.setup["max_epochs"] == 15 and comp.setup["lr_schedule"] == "cosine"
+    assert comp.setup["max_epochs"] == 15 and comp.setup["lr_schedule"] == "constant-cosine"
     assert comp.setup["max_epochs_by_model"] == {"ae": 15, "dae": 30}
-    assert comp.setup["lr_schedule_by_model"] == {"ae": "cosine", "dae": "cosine"}
+    assert comp.setup["lr_schedule_by_model"] == {"ae": "constant-cosine", "dae": "constant-cosine"}
     assert {r.model: r.params.get("max_epochs") for r in comp.runs} == {"pca": None, "ae": 15, "dae": 30}
 
 
 def test_setup_records_the_schedule_and_rate_each_run_used(monkeypatch):
-    """Per model where they differ ("per model", and each model's in lr_schedule_by_model);
-    a --param of one model is what its runs use and what setup says."""
+    """A --param of one model is what its runs use and what setup says; "per model" where the
+    schedules differ (each model's in lr_schedule_by_model)."""
     from latentzoo.experiment import ladder
 
     monkeypatch.setattr(ladder, "STEP_BUDGET", 30)  # a shortened fit of 15 epochs
     comp = run_experiment("digits", ["ae", "vae"], latent_dims=[2], n_samples=300, hidden=(8,), n_importance=2,
-                          progress=False, params={"ae": {"lr": 0.01, "lr_schedule": "constant-cosine"}})
+                          progress=False, params={"ae": {"lr": 0.01, "lr_schedule": "cosine"}})
     used = {r.model: (r.params["lr_schedule"], r.params["lr"]) for r in comp.runs}
-    assert used == {"ae": ("constant-cosine", 0.01), "vae": ("constant-cosine", 1e-3)}
-    assert comp.setup["lr_schedule"] == "constant-cosine"
+    assert used == {"ae": ("cosine", 0.01), "vae": ("constant-cosine", 1e-3)}
+    assert comp.setup["lr_schedule"] == "per model"
     assert comp.setup["lr_schedule_by_model"] == {m: s for m, (s, _) in used.items()}
     assert comp.setup["lr"] == {m: lr for m, (_, lr) in used.items()}
     plain = run_experiment("digits", ["ae", "vae"], latent_dims=[2], n_samples=300, hidden=(8,), n_importance=2,
                            progress=False)
-    assert plain.setup["lr_schedule"] == "per model"
-    assert plain.setup["lr_schedule_by_model"] == {"ae": "cosine", "vae": "constant-cosine"}
-    assert {r.model: r.params["lr_schedule"] for r in plain.runs} == plain.setup["lr_schedule_by_model"]
+    assert plain.setup["lr_schedule"] == "constant-cosine"
+    assert {r.model: r.params["lr_schedule"] for r in plain.runs} == plain.setup["lr_schedule_by_model"] == {
+        "ae": "constant-cosine", "vae": "constant-cosine"}
 
 
 def _children(pid: int) -> set[int]:

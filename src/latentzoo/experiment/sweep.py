@@ -23,8 +23,7 @@ from .data import figure_subset, prepare_data
 from ..data.blocks import is_mapped
 from .ladder import (DEFAULT_EPOCHS, DEFAULT_HIDDEN, DEFAULT_MODELS, DEFAULT_N_IMPORTANCE, Comparison,
                      ModelResult, _accepted, _check_models, _device_description, check_params, model_overrides,
-                     resolve_epochs, short_run_epochs, short_run_lr, short_run_schedule,
-                     versions)
+                     SHORT_RUN_SCHEDULE, resolve_epochs, short_run_epochs, short_run_lr, versions)
 from .imputation import imputation_table
 from .likelihood_policy import resolve_policy
 from ..data.missing import cannot_take_missing, fill_column_means, has_missing, missing_value_params
@@ -147,8 +146,7 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     # a shortened fit's peak rate, schedule and epochs, per neural model (input noise trains
     # longer); a --param of the model wins, and setup records what the runs use
     lr = _per_model(names, "lr", params, lambda n: short_run_lr(MODELS[n].cls)) if shortened else None
-    schedules = (_per_model(names, "lr_schedule", params, lambda n: short_run_schedule(MODELS[n].cls))
-                 if shortened else None)
+    schedules = _per_model(names, "lr_schedule", params, lambda n: SHORT_RUN_SCHEDULE) if shortened else None
     epochs_of = (_per_model(names, "max_epochs", params,
                             lambda n: short_run_epochs(max_epochs, {**MODELS[n].params, **params[n]}))
                  if shortened else {})
