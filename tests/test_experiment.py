@@ -216,8 +216,9 @@ def _planned(monkeypatch, data, **kw):
 
 def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs at
-    the higher peak rate, held and then annealed ("constant-cosine") (the denoising autoencoder twice as many); small data
-    keep 100 epochs at the models' constant default rate; an explicit count stays."""
+    the higher peak rate, held and then annealed ("constant-cosine"; the denoising autoencoder
+    twice as many); small data keep 100 epochs at the models' constant default rate; an
+    explicit count stays."""
     from latentzoo import make_model
     from latentzoo.data import Dataset
 
