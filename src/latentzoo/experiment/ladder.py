@@ -193,14 +193,9 @@ def short_run_epochs(max_epochs: int, params: dict) -> int:
     return int(max_epochs)
 
 
-def _by_class(table: dict, cls: type, default):
-    """``table``'s entry for the nearest class of ``cls``'s MRO it names, else ``default``."""
-    return next((table[c.__name__] for c in cls.__mro__ if c.__name__ in table), default)
-
-
 def short_run_lr(cls: type) -> float:
     """Adam's peak rate of a shortened fit of estimator class ``cls`` (:data:`SHORT_RUN_LR`)."""
-    return _by_class(SHORT_RUN_LR, cls, DEFAULT_SHORT_RUN_LR)
+    return next((SHORT_RUN_LR[c.__name__] for c in cls.__mro__ if c.__name__ in SHORT_RUN_LR), DEFAULT_SHORT_RUN_LR)
 
 
 def model_overrides(spec, *, latent_dim: int, epochs: int | None, seed: int, device: str,
