@@ -23,7 +23,7 @@ import torch
 
 from .._validation import Callable_, Instance, Interval, Options
 from .missing import MISSING_FILLS
-from .schedules import LR_SCHEDULES
+from .schedules import HOLD_FRACTION, LR_SCHEDULES
 
 __all__ = ["Setting", "TRAINING_SETTINGS", "ENGINE_CONSTRAINTS", "EngineConfig", "RESUME_FREE",
            "document_settings"]
@@ -55,7 +55,7 @@ TRAINING_SETTINGS: tuple[Setting, ...] = (
             '{None, "plateau", "cosine", "constant-cosine"}',
             'Per-epoch learning-rate schedule: "plateau" halves the rate when the monitored loss has not '
             'improved for a third of ``patience`` epochs; "cosine" anneals it to lr/1000 over '
-            '``max_epochs``; "constant-cosine" holds it for 85% of ``max_epochs`` and anneals it '
+            f'``max_epochs``; "constant-cosine" holds it for {HOLD_FRACTION:.0%} of ``max_epochs`` and anneals it '
             '(cosine) to lr/1000 over the rest. The rates used are in ``history_["lr"]``.'),
     Setting("batch_size", 128, (Interval("int", 1, None),), "int", "Rows per training step.", engine=False),
     Setting("max_epochs", 100, (Interval("int", 1, None),), "int", "Epochs at most.", resume_free=True),
