@@ -92,3 +92,19 @@ def test_one_run_per_model_claims_nothing(digits):
     runs = _records(X[:300], y[:300], {"pca": lambda s: PCA(4), "pca2": lambda s: PCA(3)}, repeats=1)
     c = compare(runs)["4"]["reconstruction_error"]
     assert c["verdict"] == "single run" and c["p_value"] is None
+
+
+def test_the_verdict_groups_flagged_runs_by_flag_then_model_and_q():
+    def run(model, q, repeat, flags):
+        return RunRecord(model, q, repeat, repeat, None, {"reconstruction_error": 1.0 + repeat, "flags": flags},
+                         0.0, None)
+
+    runs = [run("ae", 2, 0, ["not-converged"]), run("vae", 2, 0, ["not-converged", "overfit"]),
+            run("ae", 2, 1, ["not-converged"]), run("vae", 2, 1, []), run("ae", 8, 1, ["not-converged"]),
+            run("vae", 2, 2, ["overfit"])]
+    text = verdict(summarize(runs, order=["ae", "vae"]), compare(runs), runs)
+    flagged = [s for s in text if s.startswith("Flagged")]
+    assert flagged == ["Flagged not-converged (4 runs): ae q=2 repeats 0, 1; vae q=2 repeat 0; ae q=8 repeat 1.",
+                       "Flagged overfit (2 runs): vae q=2 repeats 0, 2."]
+    clean = verdict(summarize(runs[3:4], order=["vae"]), compare(runs[3:4]), runs[3:4])
+    assert not any(s.startswith("Flagged") for s in clean)

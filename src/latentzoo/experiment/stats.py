@@ -157,6 +157,22 @@ def _clause(c, find, q, metric) -> str:
            f"{_fmt(second[metric])}; no uncertainty known)"
 
 
+def _flag_sentences(runs) -> list[str]:
+    """One sentence per raised flag (in the order runs are listed), naming its runs grouped by
+    model and q: "Flagged not-converged (5 runs): ae q=2 repeats 0, 1, 2; vae q=2 repeats 0, 2."."""
+    by_flag: dict[str, dict[tuple, list]] = {}
+    for r in runs:
+        for flag in r.metrics.get("flags") or []:
+            by_flag.setdefault(flag, {}).setdefault((r.model, r.latent_dim), []).append(r.repeat)
+    out = []
+    for flag, groups in by_flag.items():
+        n = sum(len(reps) for reps in groups.values())
+        parts = [f"{m} q={q} repeat{'s' if len(reps) > 1 else ''} {', '.join(str(x) for x in sorted(reps))}"
+                 for (m, q), reps in groups.items()]
+        out.append(f"Flagged {flag} ({n} run{'s' if n > 1 else ''}): {'; '.join(parts)}.")
+    return out
+
+
 def verdict(rows: list[dict], comparisons: dict, runs, *, names: dict | None = None,
             ppca_evidence_q=None) -> list[str]:
     """The report's opening sentences: per metric, the winner or the tie at each q, then the flags."""
@@ -178,10 +194,7 @@ def verdict(rows: list[dict], comparisons: dict, runs, *, names: dict | None = N
                    f"{n} splits they share (± is one standard deviation over the runs).")
     else:
         out.append("One run per model: differences cannot be told from noise (use --repeats 3 or more).")
-    flagged = [f"{r.model} q={r.latent_dim} repeat {r.repeat} ({', '.join(r.metrics['flags'])})"
-               for r in runs if r.metrics.get("flags")]
-    if flagged:
-        out.append(f"Flagged runs: {'; '.join(flagged)}.")
+    out.extend(_flag_sentences(runs))
     if ppca_evidence_q is not None:
         out.append(f"PPCA's evidence (Minka 2000) picks q={ppca_evidence_q} latent dimensions for these data.")
     return out
