@@ -217,7 +217,7 @@ def _planned(monkeypatch, data, **kw):
 def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     """About 12000 optimiser steps: 36000 training rows (254 steps an epoch) get 48 epochs at
     the higher peak rate, held and then annealed ("constant-cosine"; the denoising autoencoder
-    twice as many); small data keep 100 epochs at the models' constant default rate; an
+    twice as many, the VAEs 1.5 times); small data keep 100 epochs at the models' constant default rate; an
     explicit count stays."""
     from latentzoo import make_model
     from latentzoo.data import Dataset
@@ -237,17 +237,24 @@ def test_auto_epochs_scale_training_with_the_data(monkeypatch):
     assert {t.model: t.overrides.get("lr_schedule") for t in tasks} == {
         "pca": None, "dae": "constant-cosine", "vae": "constant-cosine", "beta-vae": "constant-cosine"}
     assert make_model("beta-vae", **tasks[-1].overrides).lr_schedule == "constant-cosine"
-    # the denoising autoencoder (input noise) gets twice the epochs, at most 100; --param wins
-    assert {t.model: t.overrides.get("max_epochs") for t in tasks} == {"pca": None, "dae": 96, "vae": 48,
-                                                                       "beta-vae": 48}
+    # the denoising autoencoder (input noise) gets twice the epochs, the VAEs (a sampled latent)
+    # 1.5 times, at most 100; --param wins
+    assert {t.model: t.overrides.get("max_epochs") for t in tasks} == {"pca": None, "dae": 96, "vae": 72,
+                                                                       "beta-vae": 72}
+    assert make_model("beta-vae", **tasks[-1].overrides).max_epochs == 72
     (dae,) = _planned(monkeypatch, big, models=["dae"], latent_dims=[1], test_size=0.1,
                       params={"dae": {"max_epochs": 7}})
     assert dae.overrides["max_epochs"] == 7 and dae.overrides["lr_schedule"] == "constant-cosine"
     X2 = np.random.default_rng(0).standard_normal((20000, 4)).astype(np.float32)  # 127 steps an epoch: 95, 100
     mid = Dataset(X2, None, {"name": "mid", "source": "array", "n_samples": len(X2), "n_features": 4})
-    tasks = _planned(monkeypatch, mid, models=["ae", "dae"], latent_dims=[1], test_size=0.1)
+    tasks = _planned(monkeypatch, mid, models=["ae", "dae", "vae"], latent_dims=[1], test_size=0.1)
     assert -(-12000 // -(-int(18000 * 0.9) // 128)) == 95
-    assert {t.model: t.overrides["max_epochs"] for t in tasks} == {"ae": 95, "dae": 100}
+    assert {t.model: t.overrides["max_epochs"] for t in tasks} == {"ae": 95, "dae": 100, "vae": 100}
+    X3 = np.random.default_rng(0).standard_normal((75000, 4)).astype(np.float32)  # MNIST's 60000 training rows
+    mnist = Dataset(X3, None, {"name": "mnist", "source": "array", "n_samples": len(X3), "n_features": 4})
+    tasks = _planned(monkeypatch, mnist, models=["ae", "dae", "vae"], latent_dims=[1], test_size=0.2)
+    assert -(-12000 // -(-int(60000 * 0.9) // 128)) == 29
+    assert {t.model: t.overrides["max_epochs"] for t in tasks} == {"ae": 29, "dae": 58, "vae": 44}  # ceil(43.5)
     (small,) = _planned(monkeypatch, "digits", models=["vae"], latent_dims=[2], n_samples=300)
     assert small.overrides["max_epochs"] == 100 and "lr_schedule" not in small.overrides
     assert "lr" not in small.overrides

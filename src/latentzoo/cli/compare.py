@@ -90,7 +90,8 @@ def add_arguments(p):
     p.add_argument("--epochs", type=_epochs, default=DEFAULT_EPOCHS,
                    help="max epochs of the neural models, or auto: about 12000 optimiser steps, 10 to 100 "
                         "epochs; when shortened, a learning rate of 3e-3 (VAEs: 1e-3) held for 85%% of the epochs, "
-                        "then annealed (cosine), and twice the epochs for input noise (the DAE) (default: %(default)s)")
+                        "then annealed (cosine); twice the epochs for input noise (the DAE), 1.5 times for the VAEs "
+                        "(default: %(default)s)")
     p.add_argument("--hidden", default=",".join(map(str, DEFAULT_HIDDEN)),
                    help="hidden layer widths of the neural models (default: %(default)s)")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default: 0.2)")

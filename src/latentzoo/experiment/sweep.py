@@ -143,12 +143,12 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
 
     max_epochs, shortened = resolve_epochs(epochs, len(splits[0].train))
-    # a shortened fit's peak rate, schedule and epochs, per neural model (input noise trains
-    # longer); a --param of the model wins, and setup records what the runs use
+    # a shortened fit's peak rate, schedule and epochs, per neural model (input noise and a
+    # sampled latent train longer); a --param of the model wins, and setup records what the runs use
     lr = _per_model(names, "lr", params, lambda n: short_run_lr(MODELS[n].cls)) if shortened else None
     schedules = _per_model(names, "lr_schedule", params, lambda n: SHORT_RUN_SCHEDULE) if shortened else None
     epochs_of = (_per_model(names, "max_epochs", params,
-                            lambda n: short_run_epochs(max_epochs, {**MODELS[n].params, **params[n]}))
+                            lambda n: short_run_epochs(max_epochs, MODELS[n].cls, {**MODELS[n].params, **params[n]}))
                  if shortened else {})
 
     def overrides(name, q, run_seed):
