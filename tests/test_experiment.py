@@ -100,6 +100,18 @@ def test_stale_runs_are_refitted_after_a_parameter_or_data_change(tmp_path):
     assert comp.setup["n_train"] + comp.setup["n_test"] == 130
 
 
+def test_runs_stored_by_another_latentzoo_version_are_refitted(tmp_path, monkeypatch):
+    import latentzoo
+
+    kw = dict(models=["pca", "ae"], latent_dims=[2], n_samples=120, out=tmp_path / "r", **FAST)
+    run_experiment("digits", **kw)
+    first = _stamps(tmp_path / "r")
+    monkeypatch.setattr(latentzoo, "__version__", latentzoo.__version__ + ".post1")
+    run_experiment("digits", **kw)
+    second = _stamps(tmp_path / "r")
+    assert sorted(second) == sorted(first) and all(second[k] != first[k] for k in first)
+
+
 def test_a_bad_out_fails_before_any_fit(tmp_path, monkeypatch, capsys):
     from latentzoo.cli import main
     from latentzoo.experiment import backends

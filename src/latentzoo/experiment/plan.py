@@ -158,7 +158,7 @@ def make_plan(models: Sequence[str], latent_dims: Sequence[int], splits: Sequenc
 
     ``overrides(name, q, seed)`` gives the constructor overrides of one run. The
     fingerprint covers the data, the model's parameters, the split and ``settings``
-    (evaluation options): a stored run whose fingerprint differs is stale.
+    (evaluation options, latentzoo's version): a stored run whose fingerprint differs is stale.
     """
     tasks = []
     for q in latent_dims:

@@ -7,8 +7,8 @@ Layout of the report folder ``DIR``::
     DIR/report.html, metrics.json, metrics.csv, *.png   the report, written at the end
 
 Each run folder is written atomically as soon as its run finishes. A stored run is reused
-only when its fingerprint (data, parameters, split, evaluation settings) equals the
-planned one; otherwise it is stale and refitted.
+only when its fingerprint (data, parameters, split, evaluation settings, latentzoo's
+version) equals the planned one; otherwise it is stale and refitted.
 """
 from __future__ import annotations
 

@@ -140,7 +140,9 @@ def run_experiment(data="digits", models: Sequence[str] = DEFAULT_MODELS, *,
     ds.policy = policy
     splits = make_splits(len(X), y, repeats=repeats, cv=cv, test_size=test_size, seed=seed,
                          official_test=ds.official_test)
-    settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source}
+    # the version too: another release may fit or measure differently, so its stored runs are stale
+    settings = {"n_importance": n_importance, "likelihood_policy": policy.as_dict(), "test_source": ds.test_source,
+                "latentzoo": versions()["latentzoo"]}
 
     max_epochs, shortened = resolve_epochs(epochs, len(splits[0].train))
     # a shortened fit's peak rate, schedule and epochs, per neural model (input noise and a
