@@ -61,13 +61,13 @@ SHORT_RUN_LR = {"Autoencoder": 3e-3, "VAE": 1e-3}
 #: reconstruction after 29. Holding the rate (SHORT_RUN_SCHEDULE), 44 epochs were not enough:
 #: kNN accuracy 2.2% under the 100-epoch runs' (58: 1.4%)
 NOISY_INPUT_EPOCHS = 2
-#: a sampled latent (the VAEs' reparametrised ELBO, Kingma & Welling 2014) takes
-#: SAMPLED_LATENT_EPOCHS times max_epochs. On MNIST, q = 2, seeds 0-4, holding the rate, relative to
+#: a sampled latent (the VAEs' reparametrised ELBO, Kingma & Welling 2014) takes this many times
+#: max_epochs, per estimator class name (looked up as SHORT_RUN_LR is; a class not listed: 1). On MNIST, q = 2, seeds 0-4, holding the rate, relative to
 #: ``--epochs 100`` (mean of the paired differences, 95% t-interval): VAE held-out reconstruction
 #: +2.5% [+0.5, +4.5] after 29 epochs, +1.4% [-1.2, +3.9] after 44; kNN accuracy -3.5% / -1.1%;
 #: beta-VAE reconstruction +1.6% / +0.7%, kNN accuracy -3.2% / -1.4%; log-likelihood within 1.2%
 #: at both
-SAMPLED_LATENT_EPOCHS = 1.5
+SHORT_RUN_EPOCH_FACTOR = {"VAE": 1.5}
 DEFAULT_SHORT_RUN_LR = 3e-3
 #: the learning-rate schedule of every shortened fit: the rate is held for 85% of the epochs,
 #: then annealed ("constant-cosine"). A cosine from the first epoch halves the steps' total size;
@@ -194,22 +194,22 @@ def resolve_epochs(epochs, n_train: int) -> tuple[int | None, bool]:
     return e, e < MAX_EPOCHS
 
 
+def _for_class(table: dict, cls: type, default):
+    """``table``'s value for the nearest class of ``cls.__mro__`` it names, else ``default``."""
+    return next((table[c.__name__] for c in cls.__mro__ if c.__name__ in table), default)
+
+
 def short_run_epochs(max_epochs: int, cls: type, params: dict) -> int:
     """Epochs of a shortened fit of estimator class ``cls`` with constructor parameters
-    ``params``: ``max_epochs`` times :data:`NOISY_INPUT_EPOCHS` for input ``noise``, times
-    :data:`SAMPLED_LATENT_EPOCHS` for a VAE, else ``max_epochs``; at most MAX_EPOCHS."""
-    if params.get("noise"):
-        factor = NOISY_INPUT_EPOCHS
-    elif any(c.__name__ == "VAE" for c in cls.__mro__):
-        factor = SAMPLED_LATENT_EPOCHS
-    else:
-        return int(max_epochs)
+    ``params``: ``max_epochs`` times :data:`NOISY_INPUT_EPOCHS` for input ``noise``, else times
+    the class's :data:`SHORT_RUN_EPOCH_FACTOR` (the VAEs'); at most MAX_EPOCHS."""
+    factor = NOISY_INPUT_EPOCHS if params.get("noise") else _for_class(SHORT_RUN_EPOCH_FACTOR, cls, 1)
     return int(min(MAX_EPOCHS, math.ceil(factor * max_epochs)))
 
 
 def short_run_lr(cls: type) -> float:
     """Adam's peak rate of a shortened fit of estimator class ``cls`` (:data:`SHORT_RUN_LR`)."""
-    return next((SHORT_RUN_LR[c.__name__] for c in cls.__mro__ if c.__name__ in SHORT_RUN_LR), DEFAULT_SHORT_RUN_LR)
+    return _for_class(SHORT_RUN_LR, cls, DEFAULT_SHORT_RUN_LR)
 
 
 def model_overrides(spec, *, latent_dim: int, epochs: int | None, seed: int, device: str,
