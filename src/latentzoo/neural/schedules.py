@@ -26,15 +26,19 @@ import torch
 __all__ = ["LR_SCHEDULES", "linear_warmup", "step_lr_schedule"]
 
 
+#: every schedule's lowest rate, as a share of lr
+FLOOR = 1e-3
+
+
 def _plateau(opt, cfg):
     # halve the rate when the monitored loss has not improved for a third of the early-
     # stopping patience, so the rate decays a few times before training stops
     wait = max(1, (cfg.patience or 9) // 3)
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=wait, min_lr=cfg.lr * 1e-3)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=wait, min_lr=cfg.lr * FLOOR)
 
 
 def _cosine(opt, cfg):
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr * 1e-3)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.max_epochs, eta_min=cfg.lr * FLOOR)
 
 
 #: the share of ``max_epochs`` that "constant-cosine" holds the rate before annealing it
@@ -46,13 +50,12 @@ def _constant_cosine(opt, cfg):
     # rest: a constant rate with a cool-down (warmup-stable-decay without the warm-up)
     total = int(cfg.max_epochs)
     hold = int(round(HOLD_FRACTION * total))
-    floor = 1e-3
 
     def factor(epoch: int) -> float:
         if epoch < hold:
             return 1.0
         t = min(1.0, (epoch - hold) / max(1, total - hold))
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        return FLOOR + (1.0 - FLOOR) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
